@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Hugepage-backed guest_memfd series on Debian's linux-source-6.12.
+#
+#   make            the main job: build everything, boot the test kernel in
+#                   QEMU, show the hugetlb pools, HVO and a guest_memfd run
+#   make test       build everything and run every test (TAP + verdict)
+#   make check      checkpatch --strict over the series and every new file
+#   make check-kvm-module   build-only check with CONFIG_KVM=m
+#   make clean      remove build/ (ccache keeps compiled objects)
+#
+# Options: KASAN=1 (kernel with KASAN), ONLY=REGEX (tests whose name matches),
+# BUILD=DIR (build directory, default ./build), JOBS=N.
+
+REPO    := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD   ?= $(REPO)/build
+H       := $(REPO)/tools/testing/gmem
+SRC     := $(BUILD)/linux
+TARBALL := /usr/src/linux-source-6.12.tar.xz
+JOBS    ?= $(shell nproc)
+
+ifeq ($(KASAN),1)
+VARIANT := kasan
+FRAGS   := kvm_gmem.config kvm_gmem_debug.config kvm_gmem_kasan.config
+else
+VARIANT := debug
+FRAGS   := kvm_gmem.config kvm_gmem_debug.config
+endif
+KOBJ      := $(BUILD)/kernel-$(VARIANT)
+BZIMAGE   := $(KOBJ)/arch/x86/boot/bzImage
+HEADERS   := $(KOBJ)/usr/include
+SELFTESTS := $(BUILD)/selftests
+INITRAMFS := $(BUILD)/initramfs.cpio
+LOGS      := $(BUILD)/logs
+LISTS     := $(H)/tests.list $(H)/demo.list
+MODKOBJ   := $(BUILD)/kernel-kvm-module
+
+# ccache: paths below $(BUILD) are hashed relative to it, so a fresh clone
+# elsewhere still hits the cache.
+export CCACHE_BASEDIR := $(BUILD)
+export CCACHE_NOHASHDIR := true
+# Reproducible version string, and so a cacheable init/version.o.
+export KBUILD_BUILD_USER := gmem
+export KBUILD_BUILD_HOST := build
+export KBUILD_BUILD_TIMESTAMP := 2026-01-01
+KMAKE := $(MAKE) -s -C $(SRC) CC="ccache gcc" -j$(JOBS)
+
+.NOTPARALLEL:
+.PHONY: demo test deps source kernel headers selftests initramfs check \
+	check-kvm-module clean
+
+demo: deps kernel initramfs
+	@mkdir -p $(LOGS)
+	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo 1800 || rc=$$?; \
+	 $(H)/verdict.sh $(LOGS)/demo.log $$rc
+
+test: deps kernel initramfs
+	@$(H)/verdict-selftest.sh > $(LOGS)/verdict-selftest.log 2>&1 || \
+		{ cat $(LOGS)/verdict-selftest.log; exit 1; }
+	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test 2700 \
+		"$(if $(ONLY),gmem.only=$(ONLY))" || rc=$$?; \
+	 $(H)/verdict.sh $(LOGS)/test.log $$rc
+
+deps:
+	@$(H)/install-deps.sh
+
+source: deps
+	@$(H)/prepare-source.sh $(REPO) $(SRC) $(TARBALL)
+
+$(KOBJ)/.config: $(addprefix $(REPO)/arch/x86/configs/,$(FRAGS)) | source
+	@echo "  CONFIG  $(KOBJ) = x86_64_defconfig + $(FRAGS)"
+	@$(H)/configure-kernel.sh $(SRC) $(KOBJ) $(FRAGS)
+
+kernel: source $(KOBJ)/.config
+	@echo "  KERNEL  $(BZIMAGE)"
+	@$(KMAKE) O=$(KOBJ) bzImage
+
+headers: source $(KOBJ)/.config
+	@$(KMAKE) O=$(KOBJ) headers
+
+selftests: headers
+	@CC="ccache gcc" $(H)/build-selftests.sh $(SRC) $(HEADERS) $(SELFTESTS) $(LISTS)
+
+initramfs: selftests
+	@mkdir -p $(LOGS)
+	@$(H)/mkinitramfs.sh $(INITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm
+
+check: source
+	@$(H)/checkpatch.sh $(REPO) $(SRC)
+
+$(MODKOBJ)/.config: $(REPO)/arch/x86/configs/kvm_gmem.config \
+		$(REPO)/arch/x86/configs/kvm_gmem_kvm_module.config | source
+	@$(H)/configure-kernel.sh $(SRC) $(MODKOBJ) kvm_gmem.config kvm_gmem_kvm_module.config
+
+check-kvm-module: source $(MODKOBJ)/.config
+	@echo "  KERNEL  $(MODKOBJ) (CONFIG_KVM=m, build only)"
+	@$(KMAKE) O=$(MODKOBJ) bzImage modules
+	@ls $(MODKOBJ)/arch/x86/kvm/kvm.ko $(MODKOBJ)/arch/x86/kvm/kvm-amd.ko >/dev/null
+	@echo "  OK      kvm.ko and kvm-amd.ko built"
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Write OBJ/.config = x86_64_defconfig + our fragments, and fail if any
+# option a fragment asks for did not survive olddefconfig (a missing
+# dependency would otherwise silently drop it).
+#
+# usage: configure-kernel.sh SRC_DIR OBJ_DIR FRAGMENT...
+set -euo pipefail
+src=$(realpath "$1")
+obj=$(realpath -m "$2")
+shift 2
+frags=()
+for f in "$@"; do frags+=("$src/arch/x86/configs/$f"); done
+
+mkdir -p "$obj"
+make -s -C "$src" O="$obj" x86_64_defconfig
+"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}" >/dev/null
+make -s -C "$src" O="$obj" olddefconfig
+
+bad=0
+for frag in "${frags[@]}"; do
+	while IFS= read -r line; do
+		case "$line" in
+		CONFIG_*=*) want=$line ;;
+		"# CONFIG_"*" is not set") want=$line ;;
+		*) continue ;;
+		esac
+		opt=${want#\# }
+		opt=${opt%%[= ]*}
+		got=$(grep -E "^(# )?$opt[= ]" "$obj/.config" || echo "# $opt is not set")
+		if [ "$got" != "$want" ]; then
+			echo "configure-kernel: $(basename "$frag"): wanted '$want', got '$got'" >&2
+			bad=1
+		fi
+	done < "$frag"
+done
+exit $bad

@@ -1,0 +1,51 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the test initramfs: static busybox, hugeadm (with the libraries it
+# links), our /init, the test lists, and the static selftest binaries.
+#
+# usage: mkinitramfs.sh OUT.cpio KVM_TEST_DIR MM_TEST_DIR
+set -euo pipefail
+out=$(realpath -m "$1")
+kvm=$(realpath "$2")
+mm=$(realpath "$3")
+here=$(dirname "$(realpath "$0")")
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,tests/kvm,tests/mm}
+
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+file -b /bin/busybox | grep -q 'statically linked' ||
+	{ echo "mkinitramfs: /bin/busybox is not static (install busybox-static)" >&2; exit 1; }
+
+# hugeadm and the shared libraries it needs, at the same paths.
+hugeadm=$(command -v hugeadm || echo /usr/bin/hugeadm)
+cp "$hugeadm" "$root/usr/bin/hugeadm"
+for lib in $(ldd "$hugeadm" | grep -o '/[^ ]*'); do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+
+cp "$here/init" "$root/init"
+cp "$here/tests.list" "$here/demo.list" "$here/splat.re" "$root/"
+
+# Every binary a list names must be there: a missing one is a build error,
+# not a test that silently disappears.
+for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$here/tests.list" "$here/demo.list" | sort -u); do
+	found=
+	for d in "$kvm" "$kvm/x86_64" "$mm"; do
+		if [ -x "$d/$name" ]; then
+			case "$d" in "$mm") dst=mm ;; *) dst=kvm ;; esac
+			cp "$d/$name" "$root/tests/$dst/$name"
+			found=1
+			break
+		fi
+	done
+	[ -n "$found" ] || { echo "mkinitramfs: test binary '$name' was not built" >&2; exit 1; }
+done
+
+(cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$out.tmp"
+mv "$out.tmp" "$out"
+echo "  INITRAMFS $out ($(du -h "$out" | cut -f1))"
