@@ -61,9 +61,11 @@ if [ "$series_hash" != "$applied_hash" ]; then
 		fi
 	fi
 	after=$(series_files)
-	for f in $(printf '%s\n%s\n' "$before" "$after" | sort -u); do
-		[ -e "$src/$f" ] && touch "$src/$f"
+	last=$(cat "$src/.gmem-series-files" 2>/dev/null || true)
+	for f in $(printf '%s\n%s\n%s\n' "$last" "$before" "$after" | sort -u); do
+		if [ -e "$src/$f" ]; then touch "$src/$f"; fi
 	done
+	echo "$after" > "$src/.gmem-series-files"
 	echo "$series_hash" > "$src/.gmem-series-hash"
 fi
 
