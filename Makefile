@@ -7,6 +7,7 @@
 #   make test       build everything and run every test (TAP + verdict)
 #   make check      checkpatch --strict over the series and every new file
 #   make check-kvm-module   build-only check with CONFIG_KVM=m
+#   make check-each-patch   build after each patch of the series in turn
 #   make clean      remove build/ (ccache keeps compiled objects)
 #
 # Options: KASAN=1 (kernel with KASAN), ONLY=REGEX (tests whose name matches),
@@ -47,14 +48,14 @@ KMAKE := $(MAKE) -s -C $(SRC) CC="ccache gcc" -j$(JOBS)
 
 .NOTPARALLEL:
 .PHONY: demo test deps source kernel headers selftests initramfs check \
-	check-kvm-module clean
+	check-kvm-module check-each-patch clean
 
 demo: deps kernel initramfs
 	@mkdir -p $(LOGS)
 	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo 1800 || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/demo.log $$rc
 
-test: deps kernel initramfs
+test: deps kernel check-kvm-module initramfs
 	@$(H)/verdict-selftest.sh > $(LOGS)/verdict-selftest.log 2>&1 || \
 		{ cat $(LOGS)/verdict-selftest.log; exit 1; }
 	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test 2700 \
@@ -67,7 +68,7 @@ deps:
 source: deps
 	@$(H)/prepare-source.sh $(REPO) $(SRC) $(TARBALL)
 
-$(KOBJ)/.config: $(addprefix $(REPO)/arch/x86/configs/,$(FRAGS)) | source
+$(KOBJ)/.config: $(addprefix $(REPO)/arch/x86/configs/,$(FRAGS)) $(REPO)/Makefile | source
 	@echo "  CONFIG  $(KOBJ) = x86_64_defconfig + $(FRAGS)"
 	@$(H)/configure-kernel.sh $(SRC) $(KOBJ) $(FRAGS)
 
@@ -88,9 +89,18 @@ initramfs: selftests
 check: source
 	@$(H)/checkpatch.sh $(REPO) $(SRC)
 
-$(MODKOBJ)/.config: $(REPO)/arch/x86/configs/kvm_gmem.config \
-		$(REPO)/arch/x86/configs/kvm_gmem_kvm_module.config | source
-	@$(H)/configure-kernel.sh $(SRC) $(MODKOBJ) kvm_gmem.config kvm_gmem_kvm_module.config
+# Same options as the test kernel but KVM as modules, so that ccache serves
+# nearly every object the test kernel already compiled.
+MODFRAGS := kvm_gmem.config kvm_gmem_debug.config kvm_gmem_kvm_module.config
+$(MODKOBJ)/.config: $(addprefix $(REPO)/arch/x86/configs/,$(MODFRAGS)) $(REPO)/Makefile | source
+	@$(H)/configure-kernel.sh $(SRC) $(MODKOBJ) $(MODFRAGS)
+
+# Each patch must build on its own: build after each in turn (KVM as a
+# module, so kvm.ko's exports are checked too).
+check-each-patch: source $(MODKOBJ)/.config
+	@mkdir -p $(BUILD)/kernel-each-patch
+	@cp $(MODKOBJ)/.config $(BUILD)/kernel-each-patch/.config
+	@$(H)/check-each-patch.sh $(REPO) $(SRC) $(BUILD)/kernel-each-patch $(KMAKE)
 
 check-kvm-module: source $(MODKOBJ)/.config
 	@echo "  KERNEL  $(MODKOBJ) (CONFIG_KVM=m, build only)"

@@ -18,21 +18,27 @@ make -s -C "$src" O="$obj" x86_64_defconfig
 "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}" >/dev/null
 make -s -C "$src" O="$obj" olddefconfig
 
-bad=0
+# What the fragments ask for, the later fragment winning, as in merge_config.
+declare -A want from
 for frag in "${frags[@]}"; do
 	while IFS= read -r line; do
 		case "$line" in
-		CONFIG_*=*) want=$line ;;
-		"# CONFIG_"*" is not set") want=$line ;;
+		CONFIG_*=*|"# CONFIG_"*" is not set") ;;
 		*) continue ;;
 		esac
-		opt=${want#\# }
+		opt=${line#\# }
 		opt=${opt%%[= ]*}
-		got=$(grep -E "^(# )?$opt[= ]" "$obj/.config" || echo "# $opt is not set")
-		if [ "$got" != "$want" ]; then
-			echo "configure-kernel: $(basename "$frag"): wanted '$want', got '$got'" >&2
-			bad=1
-		fi
+		want[$opt]=$line
+		from[$opt]=$(basename "$frag")
 	done < "$frag"
+done
+
+bad=0
+for opt in "${!want[@]}"; do
+	got=$(grep -E "^(# )?$opt[= ]" "$obj/.config" || echo "# $opt is not set")
+	if [ "$got" != "${want[$opt]}" ]; then
+		echo "configure-kernel: ${from[$opt]}: wanted '${want[$opt]}', got '$got'" >&2
+		bad=1
+	fi
 done
 exit $bad
