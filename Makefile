@@ -46,19 +46,22 @@ export KBUILD_BUILD_HOST := build
 export KBUILD_BUILD_TIMESTAMP := 2026-01-01
 KMAKE := $(MAKE) -s -C $(SRC) CC="ccache gcc" -j$(JOBS)
 
+# The VM's time limit: every test's own limit, plus boot and boot checks.
+vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {print t + 300}' $(H)/$(1))
+
 .NOTPARALLEL:
-.PHONY: demo test deps source kernel headers selftests initramfs check \
-	check-kvm-module check-each-patch clean
+.PHONY: demo test deps source config kernel headers selftests initramfs \
+	check config-kvm-module check-kvm-module check-each-patch clean
 
 demo: deps kernel initramfs
 	@mkdir -p $(LOGS)
-	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo 1800 || rc=$$?; \
+	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo $(call vm_limit,demo.list) || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/demo.log $$rc
 
 test: deps kernel check-kvm-module initramfs
 	@$(H)/verdict-selftest.sh > $(LOGS)/verdict-selftest.log 2>&1 || \
 		{ cat $(LOGS)/verdict-selftest.log; exit 1; }
-	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test 2700 \
+	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test $(call vm_limit,tests.list) \
 		"$(if $(ONLY),gmem.only=$(ONLY))" || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/test.log $$rc
 
@@ -68,15 +71,14 @@ deps:
 source: deps
 	@$(H)/prepare-source.sh $(REPO) $(SRC) $(TARBALL)
 
-$(KOBJ)/.config: $(addprefix $(REPO)/arch/x86/configs/,$(FRAGS)) $(REPO)/Makefile | source
-	@echo "  CONFIG  $(KOBJ) = x86_64_defconfig + $(FRAGS)"
+config: source
 	@$(H)/configure-kernel.sh $(SRC) $(KOBJ) $(FRAGS)
 
-kernel: source $(KOBJ)/.config
+kernel: config
 	@echo "  KERNEL  $(BZIMAGE)"
 	@$(KMAKE) O=$(KOBJ) bzImage
 
-headers: source $(KOBJ)/.config
+headers: config
 	@$(KMAKE) O=$(KOBJ) headers
 
 selftests: headers
@@ -92,17 +94,17 @@ check: source
 # Same options as the test kernel but KVM as modules, so that ccache serves
 # nearly every object the test kernel already compiled.
 MODFRAGS := kvm_gmem.config kvm_gmem_debug.config kvm_gmem_kvm_module.config
-$(MODKOBJ)/.config: $(addprefix $(REPO)/arch/x86/configs/,$(MODFRAGS)) $(REPO)/Makefile | source
+config-kvm-module: source
 	@$(H)/configure-kernel.sh $(SRC) $(MODKOBJ) $(MODFRAGS)
 
 # Each patch must build on its own: build after each in turn (KVM as a
 # module, so kvm.ko's exports are checked too).
-check-each-patch: source $(MODKOBJ)/.config
+check-each-patch: config-kvm-module
 	@mkdir -p $(BUILD)/kernel-each-patch
 	@cp $(MODKOBJ)/.config $(BUILD)/kernel-each-patch/.config
 	@$(H)/check-each-patch.sh $(REPO) $(SRC) $(BUILD)/kernel-each-patch $(KMAKE)
 
-check-kvm-module: source $(MODKOBJ)/.config
+check-kvm-module: config-kvm-module
 	@echo "  KERNEL  $(MODKOBJ) (CONFIG_KVM=m, build only)"
 	@$(KMAKE) O=$(MODKOBJ) bzImage modules
 	@ls $(MODKOBJ)/arch/x86/kvm/kvm.ko $(MODKOBJ)/arch/x86/kvm/kvm-amd.ko >/dev/null

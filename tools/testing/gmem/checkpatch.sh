@@ -35,18 +35,29 @@ report() {	# report PATH OUTPUT
 	fi
 }
 
+# checkpatch exits 0 (clean) or 1 (findings); anything else, or exit 1
+# without a finding, means it did not check the file.
+check() {	# check PATH [checkpatch args...]
+	local path=$1 raw rc
+	shift
+	raw=$($cp "$@" 2>&1)
+	rc=$?
+	if [ $rc -gt 1 ] || { [ $rc -eq 1 ] && ! grep -qE '^(ERROR|WARNING|CHECK):' <<< "$raw"; }; then
+		report "$path" "checkpatch failed (exit $rc): $raw"
+		return
+	fi
+	report "$path" "$(filter "$path" <<< "$raw")"
+}
+
 cd "$src" || exit 1
 while read -r p _; do
 	case "$p" in ""|\#*) continue ;; esac
-	out=$($cp "$repo/patches/$p" 2>&1 | filter "patches/$p")
-	report "patches/$p" "$out"
+	check "patches/$p" "$repo/patches/$p"
 done < "$repo/patches/series"
 
-for f in $(cd "$repo" && git ls-files --cached --others --exclude-standard \
-		'mm/*' 'virt/*' 'arch/*' 'include/*' 'tools/testing/selftests/*' |
-		grep -E '\.(c|h)$|Kconfig|Makefile$'); do
-	out=$($cp --no-tree -f "$repo/$f" 2>&1 | filter "$f")
-	report "$f" "$out"
+for f in $(cd "$repo" && find mm virt arch include tools/testing/selftests \
+		-type f \( -name '*.[ch]' -o -name Kconfig -o -name Makefile \) 2>/dev/null | sort); do
+	check "$f" --no-tree -f "$repo/$f"
 done
 
 if [ $bad -ne 0 ]; then

@@ -1,9 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Write OBJ/.config = x86_64_defconfig + our fragments, and fail if any
-# option a fragment asks for did not survive olddefconfig (a missing
-# dependency would otherwise silently drop it).
+# Make OBJ/.config = x86_64_defconfig + our fragments (the last fragment
+# winning), and fail if any option a fragment asks for did not survive
+# olddefconfig: a missing dependency would otherwise silently drop it.
+# The config is made aside and OBJ/.config replaced only when it differs,
+# so running this before every build keeps builds incremental.
 #
 # usage: configure-kernel.sh SRC_DIR OBJ_DIR FRAGMENT...
 set -euo pipefail
@@ -13,10 +15,11 @@ shift 2
 frags=()
 for f in "$@"; do frags+=("$src/arch/x86/configs/$f"); done
 
-mkdir -p "$obj"
-make -s -C "$src" O="$obj" x86_64_defconfig
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${frags[@]}" >/dev/null
-make -s -C "$src" O="$obj" olddefconfig
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+make -s -C "$src" O="$tmp" x86_64_defconfig
+"$src/scripts/kconfig/merge_config.sh" -m -O "$tmp" "$tmp/.config" "${frags[@]}" >/dev/null
+make -s -C "$src" O="$tmp" olddefconfig
 
 # What the fragments ask for, the later fragment winning, as in merge_config.
 declare -A want from
@@ -35,10 +38,16 @@ done
 
 bad=0
 for opt in "${!want[@]}"; do
-	got=$(grep -E "^(# )?$opt[= ]" "$obj/.config" || echo "# $opt is not set")
+	got=$(grep -E "^(# )?$opt[= ]" "$tmp/.config" || echo "# $opt is not set")
 	if [ "$got" != "${want[$opt]}" ]; then
 		echo "configure-kernel: ${from[$opt]}: wanted '${want[$opt]}', got '$got'" >&2
 		bad=1
 	fi
 done
-exit $bad
+[ $bad -eq 0 ] || exit 1
+
+mkdir -p "$obj"
+if ! cmp -s "$tmp/.config" "$obj/.config"; then
+	echo "  CONFIG  $obj = x86_64_defconfig + $*"
+	cp "$tmp/.config" "$obj/.config"
+fi

@@ -9,8 +9,8 @@ set -euo pipefail
 
 pin=${KERNEL_DEB_VERSION:-6.12.117-1~deb12u1}
 pkgs=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
-      kmod file rsync ccache quilt perl python3 qemu-system-x86
-      busybox-static libhugetlbfs-bin)
+      kmod file ccache quilt perl git qemu-system-x86 busybox-static
+      libhugetlbfs-bin)
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -21,23 +21,33 @@ for p in "${pkgs[@]}"; do
 done
 have_src=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || true)
 
+pin_known() {
+	apt-cache madison linux-source-6.12 2>/dev/null | awk '{print $3}' | grep -qxF "$pin"
+}
+warn_unpinned() {
+	echo "WARNING: linux-source-6.12 $pin is not in the archive; using ${1}." >&2
+	echo "WARNING: the series is tested against $pin; a patch may not apply." >&2
+}
+
+# Another version is installed and the archive (as last read) lacks ours:
+# keep it, without reading the archive again on every run.
+if [ -n "$have_src" ] && [ "$have_src" != "$pin" ] && ! pin_known; then
+	warn_unpinned "$have_src"
+	have_src=$pin
+fi
 [ "$have_src" = "$pin" ] || missing+=(linux-source-6.12)
 [ ${#missing[@]} -gt 0 ] || exit 0
 
 echo "  DEPS    installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
+apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get)
+"${apt[@]}" update -qq
 for i in "${!missing[@]}"; do
 	[ "${missing[$i]}" = linux-source-6.12 ] || continue
-	if apt-cache madison linux-source-6.12 | awk '{print $3}' | grep -qxF "$pin"; then
+	if pin_known; then
 		missing[$i]="linux-source-6.12=$pin"
 	else
-		echo "WARNING: linux-source-6.12 $pin is not in the archive; taking the newest" \
-		     "($(apt-cache policy linux-source-6.12 | awk '/Candidate/ {print $2}'))." >&2
-		echo "WARNING: the series is tested against $pin; a patch may not apply." >&2
-		[ -z "$have_src" ] || unset 'missing[i]'
+		warn_unpinned "the newest ($(apt-cache policy linux-source-6.12 | awk '/Candidate/ {print $2}'))"
 	fi
 done
-[ ${#missing[@]} -gt 0 ] || exit 0
-$sudo apt-get install -y -qq --no-install-recommends --allow-downgrades \
+"${apt[@]}" install -y -qq --no-install-recommends --allow-downgrades \
 	"${missing[@]}" > /dev/null

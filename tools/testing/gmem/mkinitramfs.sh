@@ -29,6 +29,7 @@ for lib in $(ldd "$hugeadm" | grep -o '/[^ ]*'); do
 done
 
 cp "$here/init" "$root/init"
+cp "$here/boot-check" "$root/usr/bin/boot-check"
 cp "$here/tests.list" "$here/demo.list" "$here/splat.re" "$root/"
 
 # Every binary a list names must be there: a missing one is a build error,

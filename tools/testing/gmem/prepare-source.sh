@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Turn Debian's linux-source-6.12 tarball plus this repo into a patched tree:
-#   1. extract the tarball once into $SRC (quilt-managed from then on);
-#   2. copy the repo's new kernel files (the overlay) over it, file by file,
-#      only where they differ, so incremental builds stay incremental;
-#   3. (re)apply patches/series with quilt when the series or a patch changed.
+#   1. extract the tarball into $SRC (again when the package version changed);
+#   2. (re)apply patches/series with quilt when the series or a patch changed,
+#      refusing to throw away edits in $SRC that no patch holds yet;
+#   3. copy the repo's new kernel files (the overlay) over it, file by file,
+#      only where they differ, so incremental builds stay incremental.
 # Stops with the name of the first patch that does not apply.
 #
 # usage: prepare-source.sh REPO_DIR SRC_DIR TARBALL
@@ -21,46 +22,54 @@ die() { echo "prepare-source: $*" >&2; exit 1; }
 overlay_dirs="arch include mm virt tools/testing/selftests Documentation"
 
 [ -f "$tarball" ] || die "no kernel tarball at $tarball"
+version=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null || echo unknown)
 
-if [ ! -f "$src/.gmem-extracted" ]; then
-	echo "  EXTRACT $tarball -> $src"
+if [ "$(cat "$src/.gmem-version" 2>/dev/null)" != "$version" ]; then
+	echo "  EXTRACT $tarball ($version) -> $src"
 	rm -rf "$src" "$src.tmp"
 	mkdir -p "$src.tmp"
 	tar -C "$src.tmp" --strip-components=1 -xf "$tarball"
 	(cd "$src.tmp" && find . -type f | sed 's|^\./||' | sort) > "$src.tmp/.gmem-upstream-files"
+	echo "$version" > "$src.tmp/.gmem-version"
 	mv "$src.tmp" "$src"
-	touch "$src/.gmem-extracted"
 fi
 
 export QUILT_PATCHES=patches
 export QUILTRC=$repo/.quiltrc
 ln -sfn "$repo/patches" "$src/patches"
-
-# Files the series touches: they must be newer than any object built from
-# another version of them, because quilt restores originals with old mtimes.
-series_files() {
-	(cd "$src" && quilt files -a 2>/dev/null | sort -u) || true
-}
+q() { (cd "$src" && quilt "$@"); }
 
 # --- patches -------------------------------------------------------------
-series_hash=$(cd "$repo/patches" && cat series $(grep -v '^\s*#' series | awk 'NF {print $1}') 2>/dev/null | sha1sum | cut -d' ' -f1)
+mapfile -t series < <(grep -v '^\s*\(#\|$\)' "$repo/patches/series" | awk '{print $1}')
+for p in "${series[@]}"; do
+	[ -f "$repo/patches/$p" ] || die "patches/series names $p, which is not in patches/"
+done
+series_hash=$( (cd "$repo/patches" && cat series "${series[@]}") | sha1sum | cut -d' ' -f1)
 applied_hash=$(cat "$src/.gmem-series-hash" 2>/dev/null || true)
+if [ ${#series[@]} -gt 0 ] && [ -n "$(q unapplied 2>/dev/null)" ]; then
+	applied_hash=	# left part-way (quilt pop by hand, a failed push)
+fi
+
 if [ "$series_hash" != "$applied_hash" ]; then
-	before=$(series_files)
-	if [ -d "$src/.pc" ]; then
-		(cd "$src" && quilt pop -a -f -q >/dev/null) || die "quilt pop failed in $src"
+	before=$(q files -a 2>/dev/null | sort -u || true)
+	if q top > /dev/null 2>&1; then
+		for p in $(q applied); do
+			[ -z "$(q diff -z -P "$p" 2>/dev/null)" ] ||
+				die "$src has edits that $p does not hold yet: 'quilt refresh' them there (or rm -rf $src to drop them)"
+		done
+		q pop -a -f -q > /dev/null || die "quilt pop failed in $src"
 	fi
 	rm -f "$src/.gmem-series-hash"
-	n=$(grep -cv '^\s*\(#\|$\)' "$repo/patches/series" || true)
-	echo "  PATCH   applying $n patch(es) from patches/series"
-	if [ "$n" -gt 0 ]; then
-		if ! out=$(cd "$src" && quilt push -a 2>&1); then
-			failed=$(cd "$src" && quilt next 2>/dev/null || true)
-			echo "$out" | tail -n 20 >&2
-			die "patch '${failed#patches/}' does not apply to linux-source $(cat "$src/.gmem-version" 2>/dev/null)"
-		fi
+	echo "  PATCH   applying ${#series[@]} patch(es) from patches/series"
+	if [ ${#series[@]} -gt 0 ] && ! out=$(q push -a 2>&1); then
+		failed=$(q next 2>/dev/null || true)
+		echo "$out" | tail -n 20 >&2
+		die "patch '${failed#patches/}' does not apply to linux-source $version"
 	fi
-	after=$(series_files)
+	after=$(q files -a 2>/dev/null | sort -u || true)
+	# quilt restores originals with their old mtimes: make every file the
+	# series touches, or touched before, newer than any object built from
+	# another version of it.
 	last=$(cat "$src/.gmem-series-files" 2>/dev/null || true)
 	for f in $(printf '%s\n%s\n%s\n' "$last" "$before" "$after" | sort -u); do
 		if [ -e "$src/$f" ]; then touch "$src/$f"; fi

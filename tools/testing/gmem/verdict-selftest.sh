@@ -48,6 +48,14 @@ expect fail "oops on the console" "$good
 expect fail "no test ran" 'TAP version 13
 1..0
 GMEM-HARNESS-DONE mode=test'
+expect fail "a result line mangled by kernel output" 'TAP version 13
+ok 1 boot_clean
+o[   3.1] random: crng initk 2 guest_memfd_test # 3s
+1..2
+GMEM-HARNESS-DONE mode=test'
+expect fail "no plan line" 'TAP version 13
+ok 1 boot_clean
+GMEM-HARNESS-DONE mode=test'
 expect pass "splat text quoted in a diagnostic line" "# [   1.0] BUG: quoted by a test
 $good"
 expect pass "boot-time SRSO advice is not a WARN" "$good

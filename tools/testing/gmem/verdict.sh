@@ -21,6 +21,16 @@ problems=()
 
 if ! grep -q '^GMEM-HARNESS-DONE' "$log.clean"; then
 	problems+=("the VM did not finish (qemu exit status $qemu_rc)")
+	last=$(grep '^# running ' "$log.clean" | tail -n 1)
+	[ -z "$last" ] || problems+=("it was ${last#\# }")
+else
+	# Every test of the plan reported once: a result line mangled by
+	# kernel output on the same console, or a test that never reported,
+	# fails the run.
+	plan=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$log.clean" | tail -n 1)
+	if [ -z "$plan" ] || [ $((pass + skip + fail)) -ne "$plan" ]; then
+		problems+=("TAP plan 1..${plan:-?} but $((pass + skip + fail)) results were read")
+	fi
 fi
 # Kernel messages are the lines the harness did not prefix with "# ".
 if grep -v '^# ' "$log.clean" | grep -Eq "$splat_re"; then
@@ -38,6 +48,10 @@ if grep -v '^# ' "$log.clean" | grep -Eq "$splat_re"; then
 	grep -v '^# ' "$log.clean" | grep -E -m 5 "$splat_re" | sed 's/^/#   /'
 fi
 rm -f "$log.clean"
+if [ ${#problems[@]} -gt 0 ] && [ -s "$log.qemu-stderr" ]; then
+	echo "# qemu said:"
+	tail -n 5 "$log.qemu-stderr" | sed 's/^/#   /'
+fi
 
 line="$pass passed, $fail failed"
 [ "$skip" -gt 0 ] && line="$line, $skip skipped"
