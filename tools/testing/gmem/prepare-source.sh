@@ -52,11 +52,10 @@ fi
 
 if [ "$series_hash" != "$applied_hash" ]; then
 	before=$(q files -a 2>/dev/null | sort -u || true)
-	if q top > /dev/null 2>&1; then
-		for p in $(q applied); do
-			[ -z "$(q diff -z -P "$p" 2>/dev/null)" ] ||
-				die "$src has edits that $p does not hold yet: 'quilt refresh' them there (or rm -rf $src to drop them)"
-		done
+	if top=$(q top 2>/dev/null); then
+		# Edits made with quilt edit go to the top patch: keep them.
+		[ -z "$(q diff -z 2>/dev/null)" ] ||
+			die "$src has edits that ${top#patches/} does not hold yet: 'quilt refresh' them there (or rm -rf $src to drop them)"
 		q pop -a -f -q > /dev/null || die "quilt pop failed in $src"
 	fi
 	rm -f "$src/.gmem-series-hash"

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * In-place private/shared conversion of guest_memfd memory with
+ * KVM_SET_MEMORY_ATTRIBUTES2: what each content mode does to the bytes,
+ * every invalid request refused with nothing changed, EAGAIN with the
+ * exact error_offset for a pinned page, and a guest of a software-protected
+ * VM that reads and writes, as private memory, what the host wrote into the
+ * same pages while they were shared.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define NR_PAGES	8
+#define GMEM_GPA	BIT_ULL(32)
+#define GMEM_SLOT	10
+
+static size_t page_size;
+
+static int set_attributes(int fd, uint64_t offset, uint64_t size,
+			  uint64_t attributes, uint64_t flags,
+			  uint64_t *error_offset)
+{
+	struct kvm_memory_attributes2 attrs = {
+		.offset = offset,
+		.size = size,
+		.attributes = attributes,
+		.flags = flags,
+	};
+	int r;
+
+	r = ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attrs);
+	if (error_offset)
+		*error_offset = attrs.error_offset;
+	return r;
+}
+
+static void convert(int fd, uint64_t page, uint64_t nr, bool private, uint64_t flags)
+{
+	int r = set_attributes(fd, page * page_size, nr * page_size,
+			       private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, flags, NULL);
+
+	TEST_ASSERT(!r, "converting pages %lu+%lu to %s failed: %s", page, nr,
+		    private ? "private" : "shared", strerror(errno));
+}
+
+/* A fault on a private page raises SIGBUS, which MADV_POPULATE_READ reports as EFAULT. */
+static bool host_can_fault(char *mem, uint64_t page)
+{
+	if (!madvise(mem + page * page_size, page_size, MADV_POPULATE_READ))
+		return true;
+	TEST_ASSERT_EQ(errno, EFAULT);
+	return false;
+}
+
+static char pattern(uint64_t page, uint64_t i)
+{
+	return (char)(page * 31 + i + 1);
+}
+
+static void fill(char *mem, uint64_t page)
+{
+	uint64_t i;
+
+	for (i = 0; i < page_size; i++)
+		mem[page * page_size + i] = pattern(page, i);
+}
+
+static void check(char *mem, uint64_t page, bool zeroed)
+{
+	uint64_t i;
+
+	for (i = 0; i < page_size; i++)
+		TEST_ASSERT(mem[page * page_size + i] == (zeroed ? 0 : pattern(page, i)),
+			    "page %lu byte %lu: 0x%x", page, i, mem[page * page_size + i]);
+}
+
+/* The state and the bytes of every page are as @private and fill() left them. */
+static void check_all(char *mem, const bool *private)
+{
+	uint64_t page;
+
+	for (page = 0; page < NR_PAGES; page++) {
+		TEST_ASSERT_EQ(host_can_fault(mem, page), !private[page]);
+		if (!private[page])
+			check(mem, page, false);
+	}
+}
+
+static void test_invalid(int fd, char *mem, int fd_no_mmap)
+{
+	const uint64_t total = NR_PAGES * page_size;
+	const struct {
+		uint64_t offset, size, attributes, flags;
+		const char *what;
+	} cases[] = {
+		{ 1, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, "unaligned offset" },
+		{ 0, page_size + 1, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, "unaligned size" },
+		{ 0, 0, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, "size 0" },
+		{ -page_size, 2 * page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, "overflow" },
+		{ total, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, "past the end" },
+		{ 0, total + page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, "beyond the end" },
+		{ 0, page_size, BIT_ULL(0), 0, "unknown attribute" },
+		{ 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE | BIT_ULL(4), 0, "extra attribute" },
+		{ 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, BIT_ULL(2), "unknown flag" },
+		{ 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE,
+		  KVM_SET_MEMORY_ATTRIBUTES2_ZERO | KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+		  "ZERO and PRESERVE" },
+	};
+	bool private[NR_PAGES] = {};
+	struct kvm_memory_attributes2 attrs;
+	uint64_t page;
+	int i, r;
+
+	for (page = 0; page < NR_PAGES; page++)
+		fill(mem, page);
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		r = set_attributes(fd, cases[i].offset, cases[i].size,
+				   cases[i].attributes, cases[i].flags, NULL);
+		TEST_ASSERT(r == -1 && errno == EINVAL, "%s: want EINVAL, got %d (%s)",
+			    cases[i].what, r, strerror(errno));
+		check_all(mem, private);
+	}
+
+	for (i = 0; i < ARRAY_SIZE(attrs.reserved); i++) {
+		memset(&attrs, 0, sizeof(attrs));
+		attrs.size = page_size;
+		attrs.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+		attrs.reserved[i] = 1;
+		r = ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attrs);
+		TEST_ASSERT(r == -1 && errno == EINVAL, "reserved[%d]: want EINVAL", i);
+		check_all(mem, private);
+	}
+
+	r = ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, (void *)1);
+	TEST_ASSERT(r == -1 && errno == EFAULT, "bad pointer: want EFAULT");
+	check_all(mem, private);
+
+	r = set_attributes(fd_no_mmap, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, NULL);
+	TEST_ASSERT(r == -1 && errno == EINVAL, "file without MMAP: want EINVAL");
+}
+
+static void test_content_modes(int fd, char *mem)
+{
+	uint64_t page;
+
+	for (page = 0; page < NR_PAGES; page++)
+		fill(mem, page);
+
+	/* PRESERVE both ways, and 0 (documented to preserve here too). */
+	convert(fd, 1, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	TEST_ASSERT(!host_can_fault(mem, 1), "private page 1 must not fault in");
+	TEST_ASSERT(host_can_fault(mem, 0) && host_can_fault(mem, 2), "neighbours stay shared");
+	convert(fd, 1, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	check(mem, 1, false);
+
+	convert(fd, 2, 1, true, 0);
+	convert(fd, 2, 1, false, 0);
+	check(mem, 2, false);
+
+	/* ZERO to private, or to shared: the bytes are gone either way. */
+	convert(fd, 3, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
+	convert(fd, 3, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	check(mem, 3, true);
+
+	convert(fd, 4, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	convert(fd, 4, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
+	check(mem, 4, true);
+
+	/* Whole file, both ways; already-shared pages stay as they were. */
+	convert(fd, 0, NR_PAGES, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	for (page = 0; page < NR_PAGES; page++)
+		TEST_ASSERT(!host_can_fault(mem, page), "page %lu must be private", page);
+	convert(fd, 0, NR_PAGES, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	check(mem, 0, false);
+	check(mem, NR_PAGES - 1, false);
+}
+
+static void test_pinned_page(int fd, char *mem)
+{
+	bool private[NR_PAGES] = {};
+	uint64_t error_offset = 0, page;
+	struct iovec iov = { .iov_base = mem + 5 * page_size, .iov_len = page_size };
+	size_t total;
+	char buf[64];
+	int pipefd[2];
+	ssize_t n;
+	int r;
+
+	for (page = 0; page < NR_PAGES; page++)
+		fill(mem, page);
+
+	/* vmsplice() keeps a reference on page 5 while it sits in the pipe. */
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	n = vmsplice(pipefd[1], &iov, 1, 0);
+	TEST_ASSERT_EQ(n, page_size);
+
+	r = set_attributes(fd, 0, NR_PAGES * page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE,
+			   KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &error_offset);
+	TEST_ASSERT(r == -1 && errno == EAGAIN, "pinned page: want EAGAIN, got %d (%s)",
+		    r, strerror(errno));
+	TEST_ASSERT_EQ(error_offset, 5 * page_size);
+	check_all(mem, private);
+
+	/* Once the pipe lets go of it, the same conversion succeeds. */
+	for (total = 0; total < page_size; total += n) {
+		n = read(pipefd[0], buf, sizeof(buf));
+		TEST_ASSERT(n > 0, "read from pipe");
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	convert(fd, 0, NR_PAGES, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	convert(fd, 0, NR_PAGES, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	check(mem, 5, false);
+}
+
+static void guest_code(void)
+{
+	uint64_t *p = (uint64_t *)GMEM_GPA;
+
+	/* The host wrote 0x11..., page 0 is private now: read it, overwrite it. */
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0x1111111111111111ull);
+	WRITE_ONCE(p[0], 0x2222222222222222ull);
+	GUEST_SYNC(1);
+
+	/* Shared again, then private with ZERO. */
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0);
+	GUEST_DONE();
+}
+
+static void run_until(struct kvm_vcpu *vcpu, uint64_t ucall)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	case UCALL_SYNC:
+	case UCALL_DONE:
+		TEST_ASSERT_EQ(uc.cmd, ucall);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
+}
+
+static void test_guest(struct kvm_vm *vm, struct kvm_vcpu *vcpu, int fd, char *mem)
+{
+	uint64_t *p = (uint64_t *)mem;
+
+	/* The memslot's shared side is the guest_memfd mapping itself. */
+	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
+				   NR_PAGES * page_size, mem, fd, 0);
+	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
+
+	p[0] = 0x1111111111111111ull;
+	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	run_until(vcpu, UCALL_SYNC);
+
+	convert(fd, 0, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	TEST_ASSERT_EQ(p[0], 0x2222222222222222ull);
+
+	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
+	run_until(vcpu, UCALL_DONE);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	const uint64_t flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int fd, fd_no_mmap;
+	char *mem;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	page_size = getpagesize();
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2),
+		       KVM_MEMORY_ATTRIBUTE_PRIVATE);
+
+	fd = vm_create_guest_memfd(vm, NR_PAGES * page_size, flags);
+	fd_no_mmap = vm_create_guest_memfd(vm, NR_PAGES * page_size, 0);
+	mem = mmap(NULL, NR_PAGES * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(mem != MAP_FAILED, "mmap() of guest_memfd");
+
+	test_invalid(fd, mem, fd_no_mmap);
+	test_content_modes(fd, mem);
+	test_pinned_page(fd, mem);
+	test_guest(vm, vcpu, fd, mem);
+
+	kvm_vm_free(vm);
+	munmap(mem, NR_PAGES * page_size);
+	close(fd_no_mmap);
+	close(fd);
+	return 0;
+}
