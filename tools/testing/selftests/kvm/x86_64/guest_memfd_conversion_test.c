@@ -27,28 +27,11 @@
 
 static size_t page_size;
 
-static int set_attributes(int fd, uint64_t offset, uint64_t size,
-			  uint64_t attributes, uint64_t flags,
-			  uint64_t *error_offset)
-{
-	struct kvm_memory_attributes2 attrs = {
-		.offset = offset,
-		.size = size,
-		.attributes = attributes,
-		.flags = flags,
-	};
-	int r;
-
-	r = ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attrs);
-	if (error_offset)
-		*error_offset = attrs.error_offset;
-	return r;
-}
-
 static void convert(int fd, uint64_t page, uint64_t nr, bool private, uint64_t flags)
 {
-	int r = set_attributes(fd, page * page_size, nr * page_size,
-			       private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, flags, NULL);
+	int r = __gmem_set_memory_attributes2(fd, page * page_size, nr * page_size,
+					      private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+					      flags, NULL);
 
 	TEST_ASSERT(!r, "converting pages %lu+%lu to %s failed: %s", page, nr,
 		    private ? "private" : "shared", strerror(errno));
@@ -126,8 +109,9 @@ static void test_invalid(int fd, char *mem, int fd_no_mmap)
 		fill(mem, page);
 
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		r = set_attributes(fd, cases[i].offset, cases[i].size,
-				   cases[i].attributes, cases[i].flags, NULL);
+		r = __gmem_set_memory_attributes2(fd, cases[i].offset, cases[i].size,
+						  cases[i].attributes, cases[i].flags,
+						  NULL);
 		TEST_ASSERT(r == -1 && errno == EINVAL, "%s: want EINVAL, got %d (%s)",
 			    cases[i].what, r, strerror(errno));
 		check_all(mem, private);
@@ -147,7 +131,8 @@ static void test_invalid(int fd, char *mem, int fd_no_mmap)
 	TEST_ASSERT(r == -1 && errno == EFAULT, "bad pointer: want EFAULT");
 	check_all(mem, private);
 
-	r = set_attributes(fd_no_mmap, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, NULL);
+	r = __gmem_set_memory_attributes2(fd_no_mmap, 0, page_size,
+					  KVM_MEMORY_ATTRIBUTE_PRIVATE, 0, NULL);
 	TEST_ASSERT(r == -1 && errno == EINVAL, "file without MMAP: want EINVAL");
 }
 
@@ -206,8 +191,10 @@ static void test_pinned_page(int fd, char *mem)
 	n = vmsplice(pipefd[1], &iov, 1, 0);
 	TEST_ASSERT_EQ(n, page_size);
 
-	r = set_attributes(fd, 0, NR_PAGES * page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE,
-			   KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &error_offset);
+	r = __gmem_set_memory_attributes2(fd, 0, NR_PAGES * page_size,
+					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+					  &error_offset);
 	TEST_ASSERT(r == -1 && errno == EAGAIN, "pinned page: want EAGAIN, got %d (%s)",
 		    r, strerror(errno));
 	TEST_ASSERT_EQ(error_offset, 5 * page_size);
