@@ -5,7 +5,8 @@
  * every invalid request refused with nothing changed, EAGAIN with the
  * exact error_offset for a pinned page, and a guest of a software-protected
  * VM that reads and writes, as private memory, what the host wrote into the
- * same pages while they were shared.
+ * same pages while they were shared, and one whose shared memory is
+ * separate, to catch mappings of either side that outlive a conversion.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -245,13 +246,11 @@ static void run_until(struct kvm_vcpu *vcpu, uint64_t ucall)
 	}
 }
 
+/* The memslot's shared side is the guest_memfd mapping itself. */
 static void test_guest(struct kvm_vm *vm, struct kvm_vcpu *vcpu, int fd, char *mem)
 {
 	uint64_t *p = (uint64_t *)mem;
 
-	/* The memslot's shared side is the guest_memfd mapping itself. */
-	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
-				   NR_PAGES * page_size, mem, fd, 0);
 	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
 
 	p[0] = 0x1111111111111111ull;
@@ -265,13 +264,72 @@ static void test_guest(struct kvm_vm *vm, struct kvm_vcpu *vcpu, int fd, char *m
 	run_until(vcpu, UCALL_DONE);
 }
 
+static void guest_code_separate(void)
+{
+	uint64_t *p = (uint64_t *)GMEM_GPA;
+
+	/* Private: the guest_memfd page. */
+	WRITE_ONCE(p[0], 0xaaaaaaaaaaaaaaaaull);
+	GUEST_SYNC(1);
+
+	/* Shared: the memslot's own memory, not what was mapped a moment ago. */
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0x5555555555555555ull);
+	WRITE_ONCE(p[0], 0x7777777777777777ull);
+	GUEST_SYNC(2);
+
+	/* Private again: the guest_memfd page, as it was left. */
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0xaaaaaaaaaaaaaaaaull);
+	GUEST_DONE();
+}
+
+/*
+ * The file decides what is private even when the memslot's shared side is
+ * separate memory, as for a VMM that does not map guest_memfd: then the
+ * guest sees different bytes on each side, so each conversion must zap
+ * the mappings of the other side, or the guest keeps using them.
+ */
+static void test_separate_shared_memory(const struct vm_shape shape)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint64_t *shared, *gmem;
+	int fd;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_separate);
+	fd = vm_create_guest_memfd(vm, NR_PAGES * page_size,
+				   GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED);
+	gmem = mmap(NULL, NR_PAGES * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	shared = mmap(NULL, NR_PAGES * page_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(gmem != MAP_FAILED && shared != MAP_FAILED, "mmap()");
+	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
+				   NR_PAGES * page_size, shared, fd, 0);
+	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
+	shared[0] = 0x5555555555555555ull;
+
+	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	run_until(vcpu, UCALL_SYNC);
+
+	convert(fd, 0, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	run_until(vcpu, UCALL_SYNC);
+	TEST_ASSERT_EQ(shared[0], 0x7777777777777777ull);
+	TEST_ASSERT_EQ(gmem[0], 0xaaaaaaaaaaaaaaaaull);
+
+	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	run_until(vcpu, UCALL_DONE);
+
+	kvm_vm_free(vm);
+	munmap(shared, NR_PAGES * page_size);
+	munmap(gmem, NR_PAGES * page_size);
+	close(fd);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
 		.type = KVM_X86_SW_PROTECTED_VM,
 	};
-	const uint64_t flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	int fd, fd_no_mmap;
@@ -284,15 +342,16 @@ int main(int argc, char *argv[])
 	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2),
 		       KVM_MEMORY_ATTRIBUTE_PRIVATE);
 
-	fd = vm_create_guest_memfd(vm, NR_PAGES * page_size, flags);
+	/* Bound to a memslot throughout: every conversion has KVM mappings to zap. */
+	fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA, NR_PAGES * page_size,
+					    GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&mem);
 	fd_no_mmap = vm_create_guest_memfd(vm, NR_PAGES * page_size, 0);
-	mem = mmap(NULL, NR_PAGES * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	TEST_ASSERT(mem != MAP_FAILED, "mmap() of guest_memfd");
 
 	test_invalid(fd, mem, fd_no_mmap);
 	test_content_modes(fd, mem);
 	test_pinned_page(fd, mem);
 	test_guest(vm, vcpu, fd, mem);
+	test_separate_shared_memory(shape);
 
 	kvm_vm_free(vm);
 	munmap(mem, NR_PAGES * page_size);

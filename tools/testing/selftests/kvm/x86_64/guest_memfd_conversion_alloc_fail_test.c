@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Allocation failures in guest_memfd conversions, with the kernel's fault
+ * injection (failslab, fail_page_alloc; the test sets them up and puts them
+ * back):
+ *
+ * - Before the point of no return, failing each allocation of a conversion
+ *   in turn (/proc/thread-self/fail-nth) gives ENOMEM, and the state and the
+ *   bytes of every page are as before.
+ *
+ * - After it, CONFIG_KVM_GMEM_FAIL_AFTER_PONR marks the converting task for
+ *   fault injection: every allocation it tried there would fail.  Conversions
+ *   of every kind succeed anyway, and the injection counters show that not a
+ *   single allocation was even tried.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define NR_PAGES	16
+#define GMEM_GPA	BIT_ULL(32)
+#define GMEM_SLOT	10
+#define DEBUGFS		"/sys/kernel/debug"
+/* Large enough never to run out, so that every failure shows in it. */
+#define TIMES		"1000000"
+
+static size_t page_size;
+static char *mem;
+static int gmem_fd;
+/*
+ * What each page should be, and hold: zeroes, or bytes derived from its
+ * seed.  The guest gets a copy before each run, to check private pages.
+ */
+struct page_state {
+	bool private;
+	bool zeroed;
+	uint8_t seed;
+};
+
+static struct page_state state[NR_PAGES];
+
+static const struct {
+	const char *attr, *file, *value;
+} settings[] = {
+	{ "failslab", "probability", "100" },
+	{ "failslab", "interval", "1" },
+	{ "failslab", "times", TIMES },
+	{ "failslab", "space", "0" },
+	{ "failslab", "verbose", "0" },
+	{ "failslab", "task-filter", "Y" },
+	{ "failslab", "ignore-gfp-wait", "N" },
+	{ "fail_page_alloc", "probability", "100" },
+	{ "fail_page_alloc", "interval", "1" },
+	{ "fail_page_alloc", "times", TIMES },
+	{ "fail_page_alloc", "space", "0" },
+	{ "fail_page_alloc", "verbose", "0" },
+	{ "fail_page_alloc", "task-filter", "Y" },
+	{ "fail_page_alloc", "ignore-gfp-wait", "N" },
+	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
+	{ "fail_page_alloc", "min-order", "0" },
+};
+
+static char saved[ARRAY_SIZE(settings)][32];
+
+static void read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
+	n = read(fd, buf, len - 1);
+	TEST_ASSERT(n >= 0, "read(%s): %s", path, strerror(errno));
+	buf[n] = '\0';
+	close(fd);
+}
+
+static void write_file(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
+	n = write(fd, value, strlen(value));
+	TEST_ASSERT(n == strlen(value), "write(%s, %s): %s", path, value, strerror(errno));
+	close(fd);
+}
+
+static void setting_path(char *path, size_t len, int i)
+{
+	snprintf(path, len, DEBUGFS "/%s/%s", settings[i].attr, settings[i].file);
+}
+
+static void restore_settings(void)
+{
+	char path[128];
+	int i;
+
+	/* Probability first: nothing fails while the rest goes back. */
+	for (i = 0; i < ARRAY_SIZE(settings); i++) {
+		if (!strcmp(settings[i].file, "probability") && saved[i][0]) {
+			setting_path(path, sizeof(path), i);
+			write_file(path, saved[i]);
+		}
+	}
+	for (i = 0; i < ARRAY_SIZE(settings); i++) {
+		if (strcmp(settings[i].file, "probability") && saved[i][0]) {
+			setting_path(path, sizeof(path), i);
+			write_file(path, saved[i]);
+		}
+	}
+}
+
+static void set_up_fault_injection(void)
+{
+	char path[128];
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(settings); i++) {
+		setting_path(path, sizeof(path), i);
+		TEST_REQUIRE(!access(path, W_OK));
+	}
+	for (i = 0; i < ARRAY_SIZE(settings); i++) {
+		setting_path(path, sizeof(path), i);
+		read_file(path, saved[i], sizeof(saved[i]));
+	}
+	atexit(restore_settings);
+	for (i = 0; i < ARRAY_SIZE(settings); i++) {
+		setting_path(path, sizeof(path), i);
+		write_file(path, settings[i].value);
+	}
+}
+
+static long times_left(const char *attr)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), DEBUGFS "/%s/times", attr);
+	read_file(path, buf, sizeof(buf));
+	return atol(buf);
+}
+
+static uint8_t expected_byte(uint64_t page, uint64_t i)
+{
+	return state[page].zeroed ? 0 : (uint8_t)(state[page].seed + page * 7 + i);
+}
+
+static bool host_can_fault(uint64_t page)
+{
+	if (!madvise(mem + page * page_size, page_size, MADV_POPULATE_READ))
+		return true;
+	TEST_ASSERT_EQ(errno, EFAULT);
+	return false;
+}
+
+/* Every page is private or shared as expected, and shared ones hold their bytes. */
+static void check_host_view(const char *what)
+{
+	uint64_t page, i;
+
+	for (page = 0; page < NR_PAGES; page++) {
+		TEST_ASSERT(host_can_fault(page) == !state[page].private,
+			    "%s: page %lu should be %s", what, page,
+			    state[page].private ? "private" : "shared");
+		if (state[page].private)
+			continue;
+		for (i = 0; i < page_size; i++)
+			TEST_ASSERT(mem[page * page_size + i] == (char)expected_byte(page, i),
+				    "%s: page %lu byte %lu is 0x%x", what, page, i,
+				    (uint8_t)mem[page * page_size + i]);
+	}
+}
+
+/* The guest reads every private page, so KVM maps them, and checks its bytes. */
+static void guest_code(void)
+{
+	uint64_t page, i;
+	uint8_t *p;
+
+	for (;;) {
+		for (page = 0; page < NR_PAGES; page++) {
+			if (!state[page].private)
+				continue;
+			p = (uint8_t *)(GMEM_GPA + page * PAGE_SIZE);
+			for (i = 0; i < PAGE_SIZE; i++)
+				GUEST_ASSERT_EQ(p[i], expected_byte(page, i));
+		}
+		GUEST_SYNC(0);
+	}
+}
+
+static void check_guest_view(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	sync_global_to_guest(vcpu->vm, state);
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
+}
+
+static void fill_shared(void)
+{
+	uint64_t page, i;
+
+	for (page = 0; page < NR_PAGES; page++) {
+		if (state[page].private)
+			continue;
+		state[page].seed++;
+		state[page].zeroed = false;
+		for (i = 0; i < page_size; i++)
+			mem[page * page_size + i] = expected_byte(page, i);
+	}
+}
+
+/* Make every page private or shared, with its bytes, as @saved says. */
+static void restore(const struct page_state *saved)
+{
+	uint64_t page, i;
+
+	gmem_set_memory_attributes2(gmem_fd, 0, NR_PAGES * page_size, 0,
+				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	memcpy(state, saved, sizeof(state));
+	for (page = 0; page < NR_PAGES; page++) {
+		for (i = 0; i < page_size; i++)
+			mem[page * page_size + i] = expected_byte(page, i);
+	}
+	for (page = 0; page < NR_PAGES; page++) {
+		if (state[page].private)
+			gmem_set_memory_attributes2(gmem_fd, page * page_size, page_size,
+						    KVM_MEMORY_ATTRIBUTE_PRIVATE,
+						    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	}
+}
+
+/* A conversion, and what the host expects of each page once it is done. */
+struct conversion {
+	const char *what;
+	uint64_t first, nr;
+	bool to_private;
+	uint64_t flags;
+};
+
+static int do_convert(const struct conversion *c)
+{
+	return __gmem_set_memory_attributes2(gmem_fd, c->first * page_size,
+					     c->nr * page_size,
+					     c->to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+					     c->flags, NULL);
+}
+
+static void converted(const struct conversion *c)
+{
+	uint64_t page;
+
+	for (page = c->first; page < c->first + c->nr; page++) {
+		state[page].private = c->to_private;
+		if (c->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
+			state[page].zeroed = true;
+	}
+}
+
+static const struct conversion conversions[] = {
+	{ "one shared page to private", 5, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+	{ "pages around it to private", 3, 5, true, 0 },
+	{ "one private page to shared", 4, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+	{ "a mixed range to private, zeroed", 2, 8, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
+	{ "the last page to private", NR_PAGES - 1, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+	{ "the whole file to shared", 0, NR_PAGES, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+	{ "the whole file to private, zeroed", 0, NR_PAGES, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
+	{ "page 1 to shared", 1, 1, false, 0 },
+	{ "the first half to shared, zeroed", 0, NR_PAGES / 2, false,
+	  KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
+	{ "the whole file to shared", 0, NR_PAGES, false, 0 },
+};
+
+/*
+ * Fail the 1st, 2nd, ... allocation of each conversion until it needs no
+ * more.  A conversion may do without an allocation that is only an
+ * optimisation (unmapping batches TLB flushes in pages it allocates), and
+ * then it must succeed as if nothing failed; otherwise it must fail with
+ * ENOMEM and leave everything as it was.
+ */
+static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
+{
+	int nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	int c, n, r, left, failed = 0, optional;
+	struct page_state saved[NR_PAGES];
+	char buf[32];
+
+	TEST_REQUIRE(nth_fd >= 0);
+
+	for (c = 0; c < ARRAY_SIZE(conversions); c++) {
+		fill_shared();
+		check_guest_view(vcpu);
+		memcpy(saved, state, sizeof(state));
+		optional = 0;
+
+		for (n = 1; ; n++) {
+			snprintf(buf, sizeof(buf), "%d", n);
+			TEST_ASSERT_EQ(pwrite(nth_fd, buf, strlen(buf), 0), strlen(buf));
+			r = do_convert(&conversions[c]);
+			memset(buf, 0, sizeof(buf));
+			TEST_ASSERT(pread(nth_fd, buf, sizeof(buf) - 1, 0) > 0, "read fail-nth");
+			left = atoi(buf);
+			TEST_ASSERT_EQ(pwrite(nth_fd, "0", 1, 0), 1);
+
+			if (r) {
+				TEST_ASSERT(errno == ENOMEM,
+					    "%s, allocation %d failed: want ENOMEM, got %s",
+					    conversions[c].what, n, strerror(errno));
+				check_host_view(conversions[c].what);
+				check_guest_view(vcpu);
+				failed++;
+				continue;
+			}
+
+			converted(&conversions[c]);
+			check_host_view(conversions[c].what);
+			check_guest_view(vcpu);
+			/* Not reached: the conversion tried fewer than n allocations. */
+			if (left > 0)
+				break;
+			optional++;
+			restore(saved);
+		}
+		pr_info("%s: %d allocation(s) before the point of no return, %d of them optional\n",
+			conversions[c].what, n - 1, optional);
+	}
+	/* The maple tree needs nodes to split a range: some must have failed. */
+	TEST_ASSERT(failed > 0, "no conversion allocated anything");
+	close(nth_fd);
+}
+
+/*
+ * The same conversions with fault injection armed for the converting task
+ * after the point of no return.
+ */
+static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
+{
+	const struct conversion split = {
+		"one shared page to private", 5, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+	};
+	long slab, page;
+	int c, fd;
+
+	/*
+	 * First show that the injection reaches this task: marked as a whole,
+	 * the conversion fails in its preallocation, and the failure is counted.
+	 */
+	slab = times_left("failslab");
+	fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open(make-it-fail)");
+	TEST_ASSERT_EQ(write(fd, "1", 1), 1);
+	TEST_ASSERT(do_convert(&split) == -1 && errno == ENOMEM,
+		    "conversion with every allocation failing: want ENOMEM");
+	TEST_ASSERT_EQ(write(fd, "0", 1), 1);
+	close(fd);
+	TEST_ASSERT(times_left("failslab") < slab, "failslab did not count the failure");
+	check_host_view("marked task");
+
+	slab = times_left("failslab");
+	page = times_left("fail_page_alloc");
+	for (c = 0; c < ARRAY_SIZE(conversions); c++) {
+		fill_shared();
+		check_guest_view(vcpu);
+		TEST_ASSERT(!do_convert(&conversions[c]), "%s: %s", conversions[c].what,
+			    strerror(errno));
+		converted(&conversions[c]);
+		check_host_view(conversions[c].what);
+		check_guest_view(vcpu);
+	}
+	TEST_ASSERT_EQ(times_left("failslab"), slab);
+	TEST_ASSERT_EQ(times_left("fail_page_alloc"), page);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	char buf[8] = "";
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_REQUIRE(!access("/sys/module/kvm/parameters/gmem_fail_after_ponr", R_OK));
+	read_file("/sys/module/kvm/parameters/gmem_fail_after_ponr", buf, sizeof(buf));
+	TEST_REQUIRE(buf[0] == 'Y');
+	page_size = getpagesize();
+	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
+
+	set_up_fault_injection();
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA, NR_PAGES * page_size,
+						 GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&mem);
+	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
+
+	test_fail_each_allocation(vcpu);
+	test_nothing_allocated_after_ponr(vcpu);
+
+	kvm_vm_free(vm);
+	munmap(mem, NR_PAGES * page_size);
+	close(gmem_fd);
+	return 0;
+}

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Conversions of a guest_memfd racing everything that touches its memory:
+ * one thread converts random ranges between private and shared (PRESERVE
+ * or 0, which keep the bytes) a few thousand times, while vCPUs write and
+ * read back every page (private pages as private, shared ones through the
+ * guest_memfd mapping) and host threads fault, write and read back the
+ * shared ones.
+ *
+ * In place, private and shared are the same bytes, so nobody may ever
+ * read back anything but what it wrote last: each writer owns an 8-byte
+ * slot in every page.  At the end every page must convert on the first
+ * try (no reference left behind) and hold every writer's last value.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define NR_PAGES	64
+#define NR_VCPUS	2
+#define NR_HOST_THREADS	2
+#define NR_CONVERSIONS	4000
+#define GMEM_GPA	BIT_ULL(32)
+#define GMEM_SLOT	10
+/* Slots of the writers in each page, as 8-byte words. */
+#define VCPU_SLOT(id)	(id)
+#define HOST_SLOT(id)	(256 + (id))
+
+static size_t page_size;
+static uint64_t *mem;
+static int gmem_fd;
+static bool done;
+/* Set in the guest's copy once the conversions are over. */
+static bool stop;
+
+static void guest_code(uint64_t id)
+{
+	uint64_t pass, page, *p;
+
+	for (pass = 1; !READ_ONCE(stop); pass++) {
+		for (page = 0; page < NR_PAGES; page++) {
+			p = (uint64_t *)(GMEM_GPA + page * PAGE_SIZE);
+			WRITE_ONCE(p[VCPU_SLOT(id)], pass);
+		}
+		for (page = 0; page < NR_PAGES; page++) {
+			p = (uint64_t *)(GMEM_GPA + page * PAGE_SIZE);
+			GUEST_ASSERT_EQ(READ_ONCE(p[VCPU_SLOT(id)]), pass);
+		}
+	}
+	GUEST_SYNC(pass - 1);
+}
+
+struct vcpu_thread {
+	pthread_t thread;
+	struct kvm_vcpu *vcpu;
+	uint64_t passes;	/* the last value written into each page */
+};
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	struct kvm_vcpu *vcpu = t->vcpu;
+	uint64_t memory_faults = 0;
+	struct ucall uc;
+	int r;
+
+	for (;;) {
+		r = _vcpu_run(vcpu);
+		/*
+		 * The attributes changed between the fault and KVM's second
+		 * look at them: a VMM converts here, this test just lets the
+		 * converter go on and re-enters.
+		 */
+		if (r == -1 && errno == EFAULT &&
+		    vcpu->run->exit_reason == KVM_EXIT_MEMORY_FAULT) {
+			memory_faults++;
+			continue;
+		}
+		TEST_ASSERT(!r, KVM_IOCTL_ERROR(KVM_RUN, r));
+		TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+		switch (get_ucall(vcpu, &uc)) {
+		case UCALL_SYNC:
+			t->passes = uc.args[1];
+			pr_info("vCPU %u: %lu passes, %lu memory-fault exits\n", vcpu->id,
+				t->passes, memory_faults);
+			return NULL;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+			break;
+		default:
+			TEST_FAIL("unexpected ucall %lu", uc.cmd);
+		}
+	}
+}
+
+static __thread sigjmp_buf sigbus_jmp;
+
+static void sigbus_handler(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+struct host_thread {
+	pthread_t thread;
+	unsigned int id;
+	uint64_t last[NR_PAGES];	/* last value written into each page */
+	uint64_t written, sigbus;
+	uint64_t value;			/* in memory: siglongjmp() keeps it */
+};
+
+static void *host_thread(void *arg)
+{
+	struct host_thread *t = arg;
+	unsigned int seed = t->id;
+	uint64_t page, *slot;
+
+	while (!READ_ONCE(done)) {
+		page = rand_r(&seed) % NR_PAGES;
+		slot = &mem[page * page_size / 8 + HOST_SLOT(t->id)];
+
+		/* Private: MADV_POPULATE_WRITE reports the SIGBUS as EFAULT. */
+		if (madvise((void *)(mem + page * page_size / 8), page_size,
+			    MADV_POPULATE_WRITE)) {
+			TEST_ASSERT_EQ(errno, EFAULT);
+			continue;
+		}
+		/* It may turn private again under this write or read. */
+		if (sigsetjmp(sigbus_jmp, 1)) {
+			t->sigbus++;
+			continue;
+		}
+		WRITE_ONCE(*slot, ++t->value);
+		t->last[page] = t->value;
+		t->written++;
+		TEST_ASSERT(READ_ONCE(*slot) == t->value,
+			    "host thread %u, page %lu: read 0x%lx, wrote 0x%lx",
+			    t->id, page, READ_ONCE(*slot), t->value);
+	}
+	return NULL;
+}
+
+static void convert_all_to_shared(void)
+{
+	uint64_t error_offset = 0;
+	int r;
+
+	r = __gmem_set_memory_attributes2(gmem_fd, 0, NR_PAGES * page_size, 0,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+					  &error_offset);
+	TEST_ASSERT(!r, "to shared at the end: %s (error_offset 0x%lx)",
+		    strerror(errno), error_offset);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	struct host_thread hosts[NR_HOST_THREADS] = {};
+	struct vcpu_thread vcpu_threads[NR_VCPUS] = {};
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	uint64_t conversions[2] = {}, eagain = 0;
+	struct sigaction sa = { .sa_handler = sigbus_handler };
+	unsigned int seed = 1;
+	struct kvm_vm *vm;
+	uint64_t page, first, nr;
+	int i, r;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	page_size = getpagesize();
+	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
+	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
+
+	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code, vcpus);
+
+	gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA, NR_PAGES * page_size,
+						 GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&mem);
+	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
+
+	for (i = 0; i < NR_HOST_THREADS; i++) {
+		hosts[i].id = i;
+		pthread_create(&hosts[i].thread, NULL, host_thread, &hosts[i]);
+	}
+	for (i = 0; i < NR_VCPUS; i++) {
+		vcpu_args_set(vcpus[i], 1, i);
+		vcpu_threads[i].vcpu = vcpus[i];
+		pthread_create(&vcpu_threads[i].thread, NULL, vcpu_thread, &vcpu_threads[i]);
+	}
+
+	while (conversions[0] + conversions[1] < NR_CONVERSIONS) {
+		bool to_private = rand_r(&seed) & 1;
+
+		first = rand_r(&seed) % NR_PAGES;
+		nr = 1 + rand_r(&seed) % (NR_PAGES - first);
+		r = __gmem_set_memory_attributes2(gmem_fd, first * page_size, nr * page_size,
+						  to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+						  rand_r(&seed) & 1 ?
+						  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE : 0, NULL);
+		if (r && errno == EAGAIN)
+			eagain++;
+		else
+			TEST_ASSERT(!r, "converting pages %lu+%lu: %s", first, nr, strerror(errno));
+		conversions[to_private] += !r;
+	}
+	stop = true;
+	sync_global_to_guest(vm, stop);
+	for (i = 0; i < NR_VCPUS; i++)
+		pthread_join(vcpu_threads[i].thread, NULL);
+	WRITE_ONCE(done, true);
+	for (i = 0; i < NR_HOST_THREADS; i++)
+		pthread_join(hosts[i].thread, NULL);
+
+	pr_info("%lu to private, %lu to shared, %lu EAGAIN\n",
+		conversions[1], conversions[0], eagain);
+	for (i = 0; i < NR_HOST_THREADS; i++)
+		pr_info("host thread %d: %lu writes, %lu SIGBUS\n", i,
+			hosts[i].written, hosts[i].sigbus);
+	for (i = 0; i < NR_VCPUS; i++)
+		TEST_ASSERT(vcpu_threads[i].passes, "vCPU %d made no pass while converting", i);
+
+	/* Nothing holds a page any more, and no write was lost. */
+	convert_all_to_shared();
+	for (page = 0; page < NR_PAGES; page++) {
+		uint64_t *p = &mem[page * page_size / 8];
+
+		for (i = 0; i < NR_VCPUS; i++)
+			TEST_ASSERT(p[VCPU_SLOT(i)] == vcpu_threads[i].passes,
+				    "page %lu, vCPU %d: 0x%lx, last wrote 0x%lx",
+				    page, i, p[VCPU_SLOT(i)], vcpu_threads[i].passes);
+		for (i = 0; i < NR_HOST_THREADS; i++)
+			TEST_ASSERT(p[HOST_SLOT(i)] == hosts[i].last[page],
+				    "page %lu, host thread %d: 0x%lx, last wrote 0x%lx",
+				    page, i, p[HOST_SLOT(i)], hosts[i].last[page]);
+	}
+	r = __gmem_set_memory_attributes2(gmem_fd, 0, NR_PAGES * page_size,
+					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
+	TEST_ASSERT(!r, "to private at the end: %s", strerror(errno));
+
+	kvm_vm_free(vm);
+	munmap(mem, NR_PAGES * page_size);
+	close(gmem_fd);
+	return 0;
+}
