@@ -5,6 +5,8 @@
 #   make            the main job: build everything, boot the test kernel in
 #                   QEMU, show the hugetlb pools, HVO and a guest_memfd run
 #   make test       build everything and run every test (TAP + verdict)
+#   make bench      conversion benchmarks (bench/) in a kernel without debug
+#                   options, under QEMU -icount (instruction time)
 #   make check      checkpatch --strict over the series and every new file
 #   make check-kvm-module   build-only check with CONFIG_KVM=m
 #   make check-each-patch   build after each patch of the series in turn
@@ -34,6 +36,8 @@ SELFTESTS := $(BUILD)/selftests
 INITRAMFS := $(BUILD)/initramfs.cpio
 LOGS      := $(BUILD)/logs
 LISTS     := $(H)/tests.list $(H)/demo.list
+BENCHBIN  := $(BUILD)/bench
+BENCHKOBJ := $(BUILD)/kernel-bench
 MODKOBJ   := $(BUILD)/kernel-kvm-module
 
 # ccache: paths below $(BUILD) are hashed relative to it, so a fresh clone
@@ -51,7 +55,8 @@ vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {print t + 300}' $(H)/$
 
 .NOTPARALLEL:
 .PHONY: demo test deps source config kernel headers selftests initramfs \
-	check config-kvm-module check-kvm-module check-each-patch clean
+	check config-kvm-module check-kvm-module check-each-patch clean \
+	bench bench-kernel bench-programs
 
 demo: deps kernel initramfs
 	@mkdir -p $(LOGS)
@@ -84,9 +89,32 @@ headers: config
 selftests: headers
 	@CC="ccache gcc" $(H)/build-selftests.sh $(SRC) $(HEADERS) $(SELFTESTS) $(LISTS)
 
-initramfs: selftests
+initramfs: selftests bench-programs
 	@mkdir -p $(LOGS)
-	@$(H)/mkinitramfs.sh $(INITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm
+	@$(H)/mkinitramfs.sh $(INITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm $(BENCHBIN)
+
+# Benchmarks: static programs against the series' uAPI headers.
+bench-programs: headers
+	@mkdir -p $(BENCHBIN)
+	@for f in $(REPO)/bench/*.c; do \
+		b=$(BENCHBIN)/$$(basename $$f .c); \
+		[ $$b -nt $$f ] && [ $$b -nt $(HEADERS)/linux/kvm.h ] && continue; \
+		echo "  CC      $$b"; \
+		ccache gcc -static -O2 -Wall -Werror -I$(HEADERS) -o $$b $$f || exit 1; \
+	done
+
+# The benchmarks' kernel: the test kernel's options without the debug ones.
+bench-kernel: source
+	@$(H)/configure-kernel.sh $(SRC) $(BENCHKOBJ) kvm_gmem.config
+	@echo "  KERNEL  $(BENCHKOBJ)/arch/x86/boot/bzImage"
+	@$(KMAKE) O=$(BENCHKOBJ) bzImage
+
+bench: deps bench-kernel initramfs
+	@rc=0; GMEM_ICOUNT=1 $(H)/run-vm.sh $(BENCHKOBJ)/arch/x86/boot/bzImage $(INITRAMFS) \
+		$(LOGS)/bench.log bench $(call vm_limit,bench.list) || rc=$$?; \
+	 $(H)/verdict.sh $(LOGS)/bench.log $$rc; \
+	 sed -n 's/\r$$//; s/^# csv,/csv,/p' $(LOGS)/bench.log > $(BENCHBIN)/results.csv; \
+	 echo "  CSV     $(BENCHBIN)/results.csv"; exit $$rc
 
 check: source
 	@$(H)/checkpatch.sh $(REPO) $(SRC)

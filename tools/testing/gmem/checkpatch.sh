@@ -55,7 +55,7 @@ while read -r p _; do
 	check "patches/$p" "$repo/patches/$p"
 done < "$repo/patches/series"
 
-for f in $(cd "$repo" && find mm virt arch include tools/testing/selftests \
+for f in $(cd "$repo" && find mm virt arch include tools/testing/selftests bench \
 		-type f \( -name '*.[ch]' -o -name Kconfig -o -name Makefile \) 2>/dev/null | sort); do
 	check "$f" --no-tree -f "$repo/$f"
 done

@@ -4,16 +4,17 @@
 # Build the test initramfs: static busybox, hugeadm (with the libraries it
 # links), our /init, the test lists, and the static selftest binaries.
 #
-# usage: mkinitramfs.sh OUT.cpio KVM_TEST_DIR MM_TEST_DIR
+# usage: mkinitramfs.sh OUT.cpio KVM_TEST_DIR MM_TEST_DIR BENCH_DIR
 set -euo pipefail
 out=$(realpath -m "$1")
 kvm=$(realpath "$2")
 mm=$(realpath "$3")
+bench=$(realpath "$4")
 here=$(dirname "$(realpath "$0")")
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,tests/kvm,tests/mm}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,tests/kvm,tests/mm,tests/bench}
 
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
@@ -30,15 +31,16 @@ done
 
 cp "$here/init" "$root/init"
 cp "$here/boot-check" "$root/usr/bin/boot-check"
-cp "$here/tests.list" "$here/demo.list" "$here/splat.re" "$root/"
+cp "$here/tests.list" "$here/demo.list" "$here/bench.list" "$here/splat.re" "$root/"
 
 # Every binary a list names must be there: a missing one is a build error,
 # not a test that silently disappears.
-for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$here/tests.list" "$here/demo.list" | sort -u); do
+for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$here/tests.list" "$here/demo.list" \
+		"$here/bench.list" | sort -u); do
 	found=
-	for d in "$kvm" "$kvm/x86_64" "$mm"; do
+	for d in "$kvm" "$kvm/x86_64" "$mm" "$bench"; do
 		if [ -x "$d/$name" ]; then
-			case "$d" in "$mm") dst=mm ;; *) dst=kvm ;; esac
+			case "$d" in "$mm") dst=mm ;; "$bench") dst=bench ;; *) dst=kvm ;; esac
 			cp "$d/$name" "$root/tests/$dst/$name"
 			found=1
 			break

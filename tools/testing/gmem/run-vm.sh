@@ -51,6 +51,8 @@ if [ "$accel" = kvm ]; then
 	cpu=(-accel kvm -cpu host)
 else
 	cpu=(-accel tcg,thread=single -cpu EPYC)
+	# Benchmarks: guest time counts instructions (1 ns each) and repeats exactly.
+	[ -n "${GMEM_ICOUNT:-}" ] && cpu+=(-icount shift=0,sleep=off)
 fi
 
 cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic panic_on_warn=0
@@ -58,7 +60,7 @@ cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic panic_on_warn=0
 	hugetlb_free_vmemmap=on gmem.mode=$mode $extra"
 cmdline=$(echo $cmdline)
 
-echo "# qemu: accel=$accel, 2 vCPUs, 8 GiB; log: $log"
+echo "# qemu: accel=$accel${GMEM_ICOUNT:+ (icount where TCG)}, 2 vCPUs, 8 GiB; log: $log"
 echo "# cmdline: $cmdline"
 # QEMU 7.2 and -cpu EPYC under TCG warns about features it cannot emulate.
 timeout --foreground -k 10 "$limit" qemu-system-x86_64 "${cpu[@]}" \

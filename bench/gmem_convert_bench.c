@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Cost of converting guest_memfd memory between private and shared in place
+ * (KVM_SET_MEMORY_ATTRIBUTES2, PRESERVE), per range size, both ways.
+ *
+ * For each size a software-protected VM gets a guest_memfd (MMAP |
+ * INIT_SHARED) bound to a memslot.  The host writes every page (timed:
+ * allocation and zeroing on fault), then converts the range to private
+ * and back, several times; before each conversion to private it touches
+ * every page again (untimed), so that conversion also unmaps them from the
+ * host, as it would after a VMM wrote guest memory.  No vCPU runs: the
+ * guest has no stage-2 mappings to zap.
+ *
+ * Output: a table, and "csv," lines (backing,size_bytes,what,reps,median_ns,
+ * min_ns).  Times are CLOCK_MONOTONIC: under QEMU with -icount shift=0 they
+ * are instruction counts (1 ns per instruction), not wall-clock time.
+ *
+ * usage: gmem_convert_bench [SIZE...]   (default: 4K 2M 1G; suffix K, M, G)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+
+#define GPA		0x100000000ULL
+#define PAGE		4096ULL
+#define MAX_REPS	256
+
+static void die(const char *what)
+{
+	fprintf(stderr, "gmem_convert_bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t parse_size(const char *s)
+{
+	char *end;
+	uint64_t v = strtoull(s, &end, 0);
+
+	if (*end == 'G') {
+		v <<= 30;
+	} else if (*end == 'M') {
+		v <<= 20;
+	} else if (*end == 'K') {
+		v <<= 10;
+	} else if (*end) {
+		fprintf(stderr, "bad size '%s'\n", s);
+		exit(2);
+	}
+	if (!v || v % PAGE) {
+		fprintf(stderr, "size '%s' is not a multiple of 4K\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+static void convert(int fd, uint64_t offset, uint64_t size, int private)
+{
+	struct kvm_memory_attributes2 attr = {
+		.offset = offset,
+		.size = size,
+		.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+		.flags = KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+	};
+
+	if (ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
+		die("KVM_SET_MEMORY_ATTRIBUTES2");
+}
+
+/* Write every page, so that it is allocated and mapped. */
+static void touch(char *p, uint64_t size)
+{
+	uint64_t i;
+
+	for (i = 0; i < size; i += PAGE)
+		__atomic_fetch_add(&p[i], 1, __ATOMIC_RELAXED);
+}
+
+struct stat_line {
+	uint64_t samples[MAX_REPS];
+	int n;
+};
+
+static void report(const char *backing, uint64_t size, const char *what,
+		   struct stat_line *s)
+{
+	qsort(s->samples, s->n, sizeof(s->samples[0]), cmp_u64);
+	printf("%-8s %10llu KiB  %-12s %5d  %14.1f  %14.1f  %10.1f\n", backing,
+	       (unsigned long long)size >> 10, what, s->n,
+	       s->samples[s->n / 2] / 1000.0, s->samples[0] / 1000.0,
+	       s->samples[s->n / 2] / (double)(size / PAGE));
+	printf("csv,%s,%llu,%s,%d,%llu,%llu\n", backing, (unsigned long long)size,
+	       what, s->n, (unsigned long long)s->samples[s->n / 2],
+	       (unsigned long long)s->samples[0]);
+}
+
+static void bench_size(int kvm, uint64_t size)
+{
+	/* Enough work to measure: many small conversions, few big ones. */
+	int reps = size <= PAGE ? 256 : size <= (2ULL << 20) ? 32 : 3;
+	/* Small ranges live in a 2 MiB file, at a different offset each time. */
+	uint64_t file_size = size < (2ULL << 20) ? 2ULL << 20 : size;
+	struct stat_line populate = {}, to_private = {}, to_shared = {};
+	struct kvm_create_guest_memfd gmem = {
+		.size = file_size,
+		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+	};
+	struct kvm_userspace_memory_region2 region = {
+		.slot = 0,
+		.flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = GPA,
+		.memory_size = file_size,
+		.guest_memfd_offset = 0,
+	};
+	uint64_t t, offset;
+	int vm, fd, i;
+	char *mem;
+
+	vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
+	if (vm < 0)
+		die("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
+	fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gmem);
+	if (fd < 0)
+		die("KVM_CREATE_GUEST_MEMFD");
+	mem = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED)
+		die("mmap(guest_memfd)");
+	region.userspace_addr = (uintptr_t)mem;
+	region.guest_memfd = fd;
+	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region))
+		die("KVM_SET_USER_MEMORY_REGION2");
+
+	t = now_ns();
+	touch(mem, file_size);
+	populate.samples[populate.n++] = now_ns() - t;
+
+	for (i = 0; i < reps; i++) {
+		offset = (i * 9 * size) % file_size;
+		touch(mem + offset, size);
+
+		t = now_ns();
+		convert(fd, offset, size, 1);
+		to_private.samples[to_private.n++] = now_ns() - t;
+
+		t = now_ns();
+		convert(fd, offset, size, 0);
+		to_shared.samples[to_shared.n++] = now_ns() - t;
+	}
+
+	if (size == file_size)
+		report("4k", file_size, "populate", &populate);
+	report("4k", size, "to_private", &to_private);
+	report("4k", size, "to_shared", &to_shared);
+
+	munmap(mem, file_size);
+	close(fd);
+	close(vm);
+}
+
+int main(int argc, char *argv[])
+{
+	static const char * const defaults[] = { "4K", "2M", "1G" };
+	int kvm, i;
+
+	kvm = open("/dev/kvm", O_RDWR);
+	if (kvm < 0)
+		die("/dev/kvm");
+	if (!(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES2) &
+	      KVM_MEMORY_ATTRIBUTE_PRIVATE)) {
+		fprintf(stderr, "gmem_convert_bench: no KVM_SET_MEMORY_ATTRIBUTES2\n");
+		return 1;
+	}
+
+	printf("%-8s %14s  %-12s %5s  %14s  %14s  %10s\n", "backing", "size",
+	       "what", "reps", "median_us", "min_us", "ns/4K");
+	for (i = 1; i < argc; i++)
+		bench_size(kvm, parse_size(argv[i]));
+	if (argc == 1)
+		for (i = 0; i < 3; i++)
+			bench_size(kvm, parse_size(defaults[i]));
+	return 0;
+}
