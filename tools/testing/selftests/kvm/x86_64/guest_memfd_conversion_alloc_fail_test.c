@@ -49,28 +49,34 @@ struct page_state {
 
 static struct page_state state[NR_PAGES];
 
+/*
+ * failslab and fail_page_alloc both fail every allocation of marked tasks,
+ * quietly, and count the failures in "times".  Probability comes first:
+ * set last and restored first, so that no other task ever sees failures
+ * meant for marked ones.
+ */
+static const char * const fault_attrs[] = { "failslab", "fail_page_alloc" };
 static const struct {
-	const char *attr, *file, *value;
+	const char *attr;	/* NULL: both */
+	const char *file, *value;
 } settings[] = {
-	{ "failslab", "probability", "100" },
-	{ "failslab", "interval", "1" },
-	{ "failslab", "times", TIMES },
-	{ "failslab", "space", "0" },
-	{ "failslab", "verbose", "0" },
-	{ "failslab", "task-filter", "Y" },
-	{ "failslab", "ignore-gfp-wait", "N" },
-	{ "fail_page_alloc", "probability", "100" },
-	{ "fail_page_alloc", "interval", "1" },
-	{ "fail_page_alloc", "times", TIMES },
-	{ "fail_page_alloc", "space", "0" },
-	{ "fail_page_alloc", "verbose", "0" },
-	{ "fail_page_alloc", "task-filter", "Y" },
-	{ "fail_page_alloc", "ignore-gfp-wait", "N" },
+	{ NULL, "probability", "100" },
+	{ NULL, "interval", "1" },
+	{ NULL, "times", TIMES },
+	{ NULL, "space", "0" },
+	{ NULL, "verbose", "0" },
+	{ NULL, "task-filter", "Y" },
+	{ NULL, "ignore-gfp-wait", "N" },
 	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
 	{ "fail_page_alloc", "min-order", "0" },
 };
 
-static char saved[ARRAY_SIZE(settings)][32];
+static struct {
+	char path[128];
+	const char *value;
+	char saved[32];
+} knobs[ARRAY_SIZE(settings) * ARRAY_SIZE(fault_attrs)];
+static int nr_knobs;
 
 static void read_file(const char *path, char *buf, size_t len)
 {
@@ -95,52 +101,44 @@ static void write_file(const char *path, const char *value)
 	close(fd);
 }
 
-static void setting_path(char *path, size_t len, int i)
-{
-	snprintf(path, len, DEBUGFS "/%s/%s", settings[i].attr, settings[i].file);
-}
-
 /* In the parent, whatever became of the test: no asserts here. */
 static int restore_settings(void)
 {
-	int i, pass, fd, bad = 0;
-	char path[128];
+	int i, fd, bad = 0;
 
-	/* Probability first: nothing fails while the rest goes back. */
-	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < ARRAY_SIZE(settings); i++) {
-			if (!strcmp(settings[i].file, "probability") != !pass)
-				continue;
-			setting_path(path, sizeof(path), i);
-			fd = open(path, O_WRONLY);
-			if (fd < 0 || write(fd, saved[i], strlen(saved[i])) < 0) {
-				fprintf(stderr, "could not restore %s to %s", path, saved[i]);
-				bad = 1;
-			}
-			if (fd >= 0)
-				close(fd);
+	for (i = 0; i < nr_knobs; i++) {
+		fd = open(knobs[i].path, O_WRONLY);
+		if (fd < 0 || write(fd, knobs[i].saved, strlen(knobs[i].saved)) < 0) {
+			fprintf(stderr, "could not restore %s to %s", knobs[i].path,
+				knobs[i].saved);
+			bad = 1;
 		}
+		if (fd >= 0)
+			close(fd);
 	}
 	return bad;
 }
 
 static void set_up_fault_injection(void)
 {
-	char path[128];
-	int i;
+	int i, a;
 
 	for (i = 0; i < ARRAY_SIZE(settings); i++) {
-		setting_path(path, sizeof(path), i);
-		TEST_REQUIRE(!access(path, W_OK));
+		for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
+			if (settings[i].attr && strcmp(settings[i].attr, fault_attrs[a]))
+				continue;
+			snprintf(knobs[nr_knobs].path, sizeof(knobs[nr_knobs].path),
+				 DEBUGFS "/%s/%s", fault_attrs[a], settings[i].file);
+			knobs[nr_knobs].value = settings[i].value;
+			TEST_REQUIRE(!access(knobs[nr_knobs].path, W_OK));
+			nr_knobs++;
+		}
 	}
-	for (i = 0; i < ARRAY_SIZE(settings); i++) {
-		setting_path(path, sizeof(path), i);
-		read_file(path, saved[i], sizeof(saved[i]));
-	}
-	for (i = 0; i < ARRAY_SIZE(settings); i++) {
-		setting_path(path, sizeof(path), i);
-		write_file(path, settings[i].value);
-	}
+	for (i = 0; i < nr_knobs; i++)
+		read_file(knobs[i].path, knobs[i].saved, sizeof(knobs[i].saved));
+	/* Probability last: nothing fails before the filter is in place. */
+	for (i = nr_knobs - 1; i >= 0; i--)
+		write_file(knobs[i].path, knobs[i].value);
 }
 
 static long times_left(const char *attr)
