@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * guest_memfd backed by the HugeTLB pools (GUEST_MEMFD_FLAG_HUGETLB), for
+ * every page size KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES offers (the test kernel
+ * boots with 2M and 1G pools, and both must be offered):
+ *
+ *  - creation: every invalid argument gets EINVAL, a file larger than the
+ *    pool gets ENOMEM, and neither reserves anything;
+ *  - the pool's counters through a file's life: the whole file reserved at
+ *    creation, one page taken per huge range on first use, a partial punch
+ *    keeping the page, a whole punch and close giving pages back;
+ *  - a guest writes and reads every 4K page: KVM maps the memory with 2M or
+ *    1G stage-2 entries (pages_2m/pages_1g), zaps them on a punch, and maps
+ *    4K only when the memslot's gfn and offset are not aligned alike.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <linux/sizes.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define GMEM_GPA	BIT_ULL(32)
+#define GMEM_SLOT	10
+
+struct pool {
+	uint64_t total, free, resv;
+};
+
+static void read_pool(unsigned int shift, struct pool *p)
+{
+	static const char * const names[] = { "nr_hugepages", "free_hugepages", "resv_hugepages" };
+	uint64_t *vals[] = { &p->total, &p->free, &p->resv };
+	char path[128];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
+			 BIT(shift) >> 10, names[i]);
+		f = fopen(path, "r");
+		TEST_ASSERT(f, "open %s", path);
+		TEST_ASSERT(fscanf(f, "%lu", vals[i]) == 1, "read %s", path);
+		fclose(f);
+	}
+}
+
+static void assert_pool(unsigned int shift, const struct pool *want, const char *when)
+{
+	struct pool p;
+
+	read_pool(shift, &p);
+	TEST_ASSERT(p.total == want->total && p.free == want->free && p.resv == want->resv,
+		    "%uK pool %s: total/free/rsvd %lu/%lu/%lu, want %lu/%lu/%lu",
+		    (unsigned int)(BIT(shift) >> 10), when, p.total, p.free, p.resv,
+		    want->total, want->free, want->resv);
+}
+
+static uint64_t st_blocks(int fd)
+{
+	struct stat st;
+
+	TEST_ASSERT(!fstat(fd, &st), "fstat");
+	return st.st_blocks;
+}
+
+static void assert_einval(struct kvm_create_guest_memfd *args, struct kvm_vm *vm,
+			  const char *what)
+{
+	int fd = __vm_ioctl(vm, KVM_CREATE_GUEST_MEMFD, args);
+
+	TEST_ASSERT(fd < 0 && errno == EINVAL, "%s: got %d (%s), want EINVAL",
+		    what, fd, fd < 0 ? strerror(errno) : "a file");
+}
+
+static void test_invalid(struct kvm_vm *vm, unsigned int shift, unsigned long sizes)
+{
+	const uint64_t huge = BIT_ULL(shift);
+	const uint8_t bad_shifts[] = { 0, 12, 13, 20, 22, 29, 31, 39, 63, 64, 200, 255 };
+	struct kvm_create_guest_memfd args;
+	struct pool before;
+	unsigned int i;
+
+	read_pool(shift, &before);
+
+	args = (struct kvm_create_guest_memfd){ huge + 4096, GUEST_MEMFD_FLAG_HUGETLB, shift };
+	assert_einval(&args, vm, "size not a multiple of the huge page size");
+	args = (struct kvm_create_guest_memfd){ huge / 2, GUEST_MEMFD_FLAG_HUGETLB, shift };
+	assert_einval(&args, vm, "size below the huge page size");
+	args = (struct kvm_create_guest_memfd){ 0, GUEST_MEMFD_FLAG_HUGETLB, shift };
+	assert_einval(&args, vm, "size 0");
+	args = (struct kvm_create_guest_memfd){ huge, 0, shift };
+	assert_einval(&args, vm, "huge_page_size_log2 without GUEST_MEMFD_FLAG_HUGETLB");
+	for (i = 0; i < ARRAY_SIZE(bad_shifts); i++) {
+		if (bad_shifts[i] < 64 && (sizes & BIT_ULL(bad_shifts[i])))
+			continue;
+		args = (struct kvm_create_guest_memfd){ huge, GUEST_MEMFD_FLAG_HUGETLB,
+							bad_shifts[i] };
+		assert_einval(&args, vm, "a page size the host has no pool for");
+	}
+	args = (struct kvm_create_guest_memfd){ huge, GUEST_MEMFD_FLAG_HUGETLB, shift };
+	args.pad[6] = 1;
+	assert_einval(&args, vm, "nonzero pad");
+	args = (struct kvm_create_guest_memfd){ huge, GUEST_MEMFD_FLAG_HUGETLB, shift };
+	args.reserved[4] = 1;
+	assert_einval(&args, vm, "nonzero reserved");
+	args = (struct kvm_create_guest_memfd){ huge, GUEST_MEMFD_FLAG_HUGETLB |
+						GUEST_MEMFD_FLAG_MMAP, shift };
+	assert_einval(&args, vm, "GUEST_MEMFD_FLAG_HUGETLB with GUEST_MEMFD_FLAG_MMAP");
+
+	assert_pool(shift, &before, "after invalid creations");
+}
+
+/* More than the pool has free: ENOMEM, and nothing reserved. */
+static void test_exhaustion(struct kvm_vm *vm, unsigned int shift)
+{
+	const uint64_t huge = BIT_ULL(shift);
+	struct pool before;
+	int fd, fd2;
+
+	read_pool(shift, &before);
+	TEST_ASSERT(before.free > before.resv, "the %luK pool has no unreserved page",
+		    huge >> 10);
+
+	fd = __vm_create_guest_memfd_hugetlb(vm, (before.free - before.resv + 1) * huge, 0, shift);
+	TEST_ASSERT(fd < 0 && errno == ENOMEM, "a file larger than the pool: %d (%s)",
+		    fd, fd < 0 ? strerror(errno) : "created");
+	assert_pool(shift, &before, "after ENOMEM");
+
+	/* The whole pool reserved by one file: the next gets ENOMEM. */
+	fd = __vm_create_guest_memfd_hugetlb(vm, (before.free - before.resv) * huge, 0, shift);
+	TEST_ASSERT(fd >= 0, "a file of the whole pool: %s", strerror(errno));
+	fd2 = __vm_create_guest_memfd_hugetlb(vm, huge, 0, shift);
+	TEST_ASSERT(fd2 < 0 && errno == ENOMEM, "a file beyond a reserved pool: %d (%s)",
+		    fd2, fd2 < 0 ? strerror(errno) : "created");
+	close(fd);
+	assert_pool(shift, &before, "after closing a file that reserved the pool");
+}
+
+/* The pool's counters and st_blocks through a file's life. */
+static void test_accounting(struct kvm_vm *vm, unsigned int shift)
+{
+	const uint64_t huge = BIT_ULL(shift);
+	const uint64_t nr = 2;
+	struct pool before, want;
+	int fd;
+
+	read_pool(shift, &before);
+	TEST_ASSERT(before.free - before.resv >= nr, "the %luK pool needs %lu free pages",
+		    huge >> 10, nr);
+
+	fd = __vm_create_guest_memfd_hugetlb(vm, nr * huge, 0, shift);
+	TEST_ASSERT(fd >= 0, "create: %s", strerror(errno));
+	want = before;
+	want.resv += nr;
+	assert_pool(shift, &want, "after creation");
+	TEST_ASSERT_EQ(st_blocks(fd), 0);
+
+	/* A 4K allocation takes the whole huge page, once. */
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, huge + 4096, 4096), "fallocate");
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, huge, huge), "fallocate");
+	want.free--;
+	want.resv--;
+	assert_pool(shift, &want, "after allocating one huge page");
+	TEST_ASSERT_EQ(st_blocks(fd), huge / 512);
+
+	/* Part of a huge page: zeroed, not freed. */
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       huge + 8192, huge - 8192), "punch part");
+	assert_pool(shift, &want, "after a partial punch");
+	TEST_ASSERT_EQ(st_blocks(fd), huge / 512);
+
+	/* A punch over more than the page, and over a hole, frees the page. */
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       0, nr * huge), "punch all");
+	want.free++;
+	want.resv++;
+	assert_pool(shift, &want, "after punching the whole file");
+	TEST_ASSERT_EQ(st_blocks(fd), 0);
+
+	/* Allocated pages go back to the pool on close, and the rest of the reservation. */
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, nr * huge), "fallocate all");
+	want.free -= nr;
+	want.resv -= nr;
+	assert_pool(shift, &want, "after allocating the whole file");
+	TEST_ASSERT_EQ(st_blocks(fd), nr * huge / 512);
+	close(fd);
+	assert_pool(shift, &before, "after close");
+}
+
+/*
+ * Every 4K page of [gpa, gpa + size) gets a word: written in one pass, then
+ * read back in each later pass, which reports how many pages read zero and
+ * the last of them.
+ */
+static void guest_code(uint64_t gpa, uint64_t size, uint64_t seed)
+{
+	uint64_t off;
+
+	for (off = 0; off < size; off += 4096)
+		WRITE_ONCE(*(uint64_t *)(gpa + off), seed ^ off);
+	GUEST_SYNC1(0);
+	for (;;) {
+		uint64_t zeros = 0, last_zero = 0;
+
+		for (off = 0; off < size; off += 4096) {
+			uint64_t v = READ_ONCE(*(uint64_t *)(gpa + off));
+
+			/* A punched page reads as zero. */
+			GUEST_ASSERT(v == (seed ^ off) || v == 0);
+			if (!v) {
+				zeros++;
+				last_zero = off;
+			}
+		}
+		GUEST_SYNC3(1, zeros, last_zero);
+	}
+}
+
+/* Runs the guest to its next report; returns the zero pages it saw. */
+static uint64_t run_guest(struct kvm_vcpu *vcpu, uint64_t stage, uint64_t *last_zero)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		TEST_ASSERT_EQ(uc.args[0], stage);
+		if (last_zero)
+			*last_zero = uc.args[2];
+		return uc.args[1];
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
+	return 0;
+}
+
+static const char *level_stat(unsigned int shift)
+{
+	return shift >= 30 ? "pages_1g" : "pages_2m";
+}
+
+/*
+ * A guest on one huge page of the file, bound at a gfn aligned like the
+ * file offset, or misaligned by 4K when !@aligned.  Stage-2 levels are
+ * checked as changes, so that other memory's mappings do not count.
+ */
+static void test_guest(unsigned int shift, bool aligned)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	const uint64_t huge = BIT_ULL(shift);
+	/* Misaligned: the memslot starts 4K into the file. */
+	const uint64_t offset = aligned ? 0 : 4096;
+	const uint64_t size = huge - offset;
+	const char *stat = shift >= 30 ? "pages_1g" : "pages_2m";
+	const char *other = shift >= 30 ? "pages_2m" : "pages_1g";
+	const uint64_t punch = align_down(size / 2, 4096);
+	uint64_t mapped, mapped_other, last_zero, zeros;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct pool before, want;
+	void *uaddr;
+	int fd;
+
+	read_pool(shift, &before);
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+
+	fd = __vm_create_guest_memfd_hugetlb(vm, huge, 0, shift);
+	TEST_ASSERT(fd >= 0, "create: %s", strerror(errno));
+
+	/*
+	 * userspace_addr is never touched (all private) but KVM maps huge only
+	 * where it is aligned like the gfn: reserve aligned address space.
+	 */
+	uaddr = mmap(NULL, 2 * huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
+	TEST_ASSERT(uaddr != MAP_FAILED, "mmap");
+	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA, size,
+				   (void *)align_up((uint64_t)uaddr, huge), fd, offset);
+	vm_mem_set_private(vm, GMEM_GPA, size);
+	/* The guest's own page tables map 2M pages: fewer tables, same stage 2. */
+	virt_map_level(vm, GMEM_GPA, GMEM_GPA, align_up(size, SZ_2M), PG_LEVEL_2M);
+	vcpu_args_set(vcpu, 3, GMEM_GPA, size, 0x5eed0000ull + shift);
+
+	run_guest(vcpu, 0, NULL);
+	want = before;
+	want.free--;
+	assert_pool(shift, &want, "with the guest's memory allocated");
+	zeros = run_guest(vcpu, 1, NULL);
+	TEST_ASSERT_EQ(zeros, 0);
+
+	/* A punch of one page zaps what maps it, and zeroes only that page. */
+	mapped = vm_get_stat(vm, stat);
+	mapped_other = vm_get_stat(vm, other);
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       offset + punch, 4096), "punch");
+	TEST_ASSERT(mapped - vm_get_stat(vm, stat) == aligned,
+		    "%s memslot: a punch took %s from %lu to %lu",
+		    aligned ? "aligned" : "misaligned", stat, mapped, vm_get_stat(vm, stat));
+	TEST_ASSERT_EQ(vm_get_stat(vm, other), mapped_other);
+	assert_pool(shift, &want, "after punching one 4K page");
+
+	zeros = run_guest(vcpu, 1, &last_zero);
+	TEST_ASSERT(zeros == 1 && last_zero == punch,
+		    "after punching page 0x%lx the guest saw %lu zero pages (last 0x%lx)",
+		    punch, zeros, last_zero);
+	TEST_ASSERT_EQ(vm_get_stat(vm, stat), mapped);
+
+	kvm_vm_free(vm);
+	close(fd);
+	munmap(uaddr, 2 * huge);
+	assert_pool(shift, &before, "after the VM and the file are gone");
+}
+
+int main(int argc, char *argv[])
+{
+	const unsigned long want_sizes = BIT(21) | BIT(30);
+	unsigned long sizes;
+	struct kvm_vm *vm;
+	unsigned int shift;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+
+	sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
+	TEST_ASSERT((sizes & want_sizes) == want_sizes,
+		    "KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES = 0x%lx, want 2M and 1G", sizes);
+
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB,
+		    "GUEST_MEMFD_FLAG_HUGETLB not offered");
+	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES), sizes);
+
+	for (shift = 12; shift < 64; shift++) {
+		if (!(sizes & BIT(shift)))
+			continue;
+		ksft_print_msg("%luK pages\n", BIT(shift) >> 10);
+		test_invalid(vm, shift, sizes);
+		test_exhaustion(vm, shift);
+		test_accounting(vm, shift);
+		test_guest(shift, true);
+		test_guest(shift, false);
+	}
+	kvm_vm_free(vm);
+	return 0;
+}
