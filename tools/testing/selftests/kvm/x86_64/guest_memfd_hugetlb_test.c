@@ -9,6 +9,8 @@
  *  - the pool's counters through a file's life: the whole file reserved at
  *    creation, one page taken per huge range on first use, a partial punch
  *    keeping the page, a whole punch and close giving pages back;
+ *  - the same in a hugetlb cgroup's counters, and ENOMEM when the cgroup
+ *    may not reserve the whole file;
  *  - a guest writes and reads every 4K page: KVM maps the memory with 2M or
  *    1G stage-2 entries (pages_2m/pages_1g), zaps them on a punch, and maps
  *    4K only when the memslot's gfn and offset are not aligned alike.
@@ -27,6 +29,8 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_test"
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
 
@@ -196,6 +200,92 @@ static void test_accounting(struct kvm_vm *vm, unsigned int shift)
 	assert_pool(shift, &before, "after close");
 }
 
+static void cg_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write '%s' to %s", val, path);
+	close(fd);
+}
+
+/* hugetlb.<size>.<what> of the test's cgroup. */
+static void cg_path(char *path, size_t len, unsigned int shift, const char *what)
+{
+	snprintf(path, len, CGROUP "/hugetlb.%lu%s.%s",
+		 shift >= 30 ? BIT(shift) >> 30 : BIT(shift) >> 20,
+		 shift >= 30 ? "GB" : "MB", what);
+}
+
+static uint64_t cg_read(unsigned int shift, const char *what)
+{
+	char path[128];
+	uint64_t val;
+	FILE *f;
+
+	cg_path(path, sizeof(path), shift, what);
+	f = fopen(path, "r");
+	TEST_ASSERT(f, "open %s", path);
+	TEST_ASSERT(fscanf(f, "%lu", &val) == 1, "read %s", path);
+	fclose(f);
+	return val;
+}
+
+static void assert_cg(unsigned int shift, uint64_t current, uint64_t rsvd, const char *when)
+{
+	TEST_ASSERT(cg_read(shift, "current") == current && cg_read(shift, "rsvd.current") == rsvd,
+		    "hugetlb cgroup %s: current %lu rsvd.current %lu, want %lu and %lu", when,
+		    cg_read(shift, "current"), cg_read(shift, "rsvd.current"), current, rsvd);
+}
+
+/*
+ * A file is charged to the hugetlb cgroup of its creator: the whole file to
+ * the reservation counter at creation, each huge page to the usage counter
+ * when it is allocated; all of it goes with the file.  A cgroup that may not
+ * reserve the whole file gets ENOMEM.
+ */
+static void test_cgroup(struct kvm_vm *vm, unsigned int shift)
+{
+	const uint64_t huge = BIT_ULL(shift);
+	char pid[32], path[128], max[32];
+	struct pool before;
+	int fd;
+
+	read_pool(shift, &before);
+	TEST_ASSERT(!mkdir(CGROUP, 0755) || errno == EEXIST, "mkdir " CGROUP);
+	cg_write(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	cg_write(CGROUP "/cgroup.procs", pid);
+	assert_cg(shift, 0, 0, "before");
+
+	fd = __vm_create_guest_memfd_hugetlb(vm, 2 * huge, 0, shift);
+	TEST_ASSERT(fd >= 0, "create: %s", strerror(errno));
+	assert_cg(shift, 0, 2 * huge, "after creation");
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096), "fallocate");
+	assert_cg(shift, huge, 2 * huge, "after allocating one huge page");
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, huge),
+		    "punch");
+	assert_cg(shift, 0, 2 * huge, "after punching it");
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * huge), "fallocate");
+	assert_cg(shift, 2 * huge, 2 * huge, "after allocating the file");
+	close(fd);
+	assert_cg(shift, 0, 0, "after close");
+
+	/* Room for one page only. */
+	cg_path(path, sizeof(path), shift, "rsvd.max");
+	snprintf(max, sizeof(max), "%lu", huge);
+	cg_write(path, max);
+	fd = __vm_create_guest_memfd_hugetlb(vm, 2 * huge, 0, shift);
+	TEST_ASSERT(fd < 0 && errno == ENOMEM, "a file over the cgroup's rsvd.max: %d (%s)",
+		    fd, fd < 0 ? strerror(errno) : "created");
+	assert_cg(shift, 0, 0, "after ENOMEM");
+	assert_pool(shift, &before, "after the cgroup's ENOMEM");
+	cg_write(path, "max");
+
+	cg_write(CGROUP_ROOT "/cgroup.procs", pid);
+	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
+}
+
 /*
  * Every 4K page of [gpa, gpa + size) gets a word: written in one pass, then
  * read back in each later pass, which reports how many pages read zero and
@@ -351,6 +441,7 @@ int main(int argc, char *argv[])
 		test_invalid(vm, shift, sizes);
 		test_exhaustion(vm, shift);
 		test_accounting(vm, shift);
+		test_cgroup(vm, shift);
 		test_guest(shift, true);
 		test_guest(shift, false);
 	}
