@@ -115,16 +115,6 @@ void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg)
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_unreserve);
 
-static void hugetlb_gmem_zero(struct folio *folio)
-{
-	long i, nr = folio_nr_pages(folio);
-
-	for (i = 0; i < nr; i++) {
-		clear_highpage(folio_page(folio, i));
-		cond_resched();
-	}
-}
-
 /* One reserved folio, charged to the hugetlb cgroup, zeroed. */
 static struct folio *hugetlb_gmem_alloc_folio(struct hugetlb_gmem *hg)
 {
@@ -149,7 +139,8 @@ static struct folio *hugetlb_gmem_alloc_folio(struct hugetlb_gmem *hg)
 	/* Freed, it goes back to the subpool and its reservation. */
 	hugetlb_set_folio_subpool(folio, hg->spool);
 
-	hugetlb_gmem_zero(folio);
+	/* Before anyone can see it: the page cache does not have it yet. */
+	folio_zero_user(folio, 0);
 	return folio;
 
 out_cgroup:
