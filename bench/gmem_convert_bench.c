@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Cost of converting guest_memfd memory between private and shared in place
- * (KVM_SET_MEMORY_ATTRIBUTES2, PRESERVE), per range size, both ways.
+ * (KVM_SET_MEMORY_ATTRIBUTES2, PRESERVE), per range size, both ways, on 4K
+ * pages and on 2M HugeTLB pages.
  *
- * For each size a software-protected VM gets a guest_memfd (MMAP |
- * INIT_SHARED) bound to a memslot.  The host writes every page (timed:
- * allocation and zeroing on fault), then converts the range to private
- * and back, several times; before each conversion to private it touches
- * every page again (untimed), so that conversion also unmaps them from the
- * host, as it would after a VMM wrote guest memory.  No vCPU runs: the
- * guest has no stage-2 mappings to zap.
+ * For each backing and size a software-protected VM gets a guest_memfd
+ * (MMAP, private at creation) bound to a memslot, allocated whole with
+ * fallocate() (timed: "populate").  Then, several times, a range is
+ * converted to shared (timed), written by the host (untimed), and
+ * converted back to private (timed), which unmaps it from the host again,
+ * as after a VMM wrote guest memory.  On 2M pages the conversion to shared
+ * splits every huge page the range touches (undoing HVO), and the one back
+ * merges them (redoing HVO).  No vCPU runs: the guest has no stage-2
+ * mappings to zap.
  *
  * Output: a table, and "csv," lines (backing,size_bytes,what,reps,median_ns,
  * min_ns).  Times are CLOCK_MONOTONIC: under QEMU with -icount shift=0 they
@@ -17,6 +20,7 @@
  *
  * usage: gmem_convert_bench [SIZE...]   (default: 4K 2M 1G; suffix K, M, G)
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -27,6 +31,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <linux/falloc.h>
 #include <linux/kvm.h>
 
 #define GPA		0x100000000ULL
@@ -116,16 +121,20 @@ static void report(const char *backing, uint64_t size, const char *what,
 	       (unsigned long long)s->samples[0]);
 }
 
-static void bench_size(int kvm, uint64_t size)
+/* @huge_shift: 0 for 4K pages, else HugeTLB pages of that size. */
+static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 {
 	/* Enough work to measure: many small conversions, few big ones. */
-	int reps = size <= PAGE ? 256 : size <= (2ULL << 20) ? 32 : 3;
+	int reps = size <= PAGE ? (huge_shift ? 64 : 256) : size <= (2ULL << 20) ? 32 : 3;
 	/* Small ranges live in a 2 MiB file, at a different offset each time. */
 	uint64_t file_size = size < (2ULL << 20) ? 2ULL << 20 : size;
+	const char *backing = huge_shift ? "2m" : "4k";
 	struct stat_line populate = {}, to_private = {}, to_shared = {};
 	struct kvm_create_guest_memfd gmem = {
 		.size = file_size,
-		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+		.flags = GUEST_MEMFD_FLAG_MMAP |
+			 (huge_shift ? GUEST_MEMFD_FLAG_HUGETLB : 0),
+		.huge_page_size_log2 = huge_shift,
 	};
 	struct kvm_userspace_memory_region2 region = {
 		.slot = 0,
@@ -153,26 +162,28 @@ static void bench_size(int kvm, uint64_t size)
 		die("KVM_SET_USER_MEMORY_REGION2");
 
 	t = now_ns();
-	touch(mem, file_size);
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
+		die("fallocate");
 	populate.samples[populate.n++] = now_ns() - t;
 
 	for (i = 0; i < reps; i++) {
 		offset = (i * 9 * size) % file_size;
+
+		t = now_ns();
+		convert(fd, offset, size, 0);
+		to_shared.samples[to_shared.n++] = now_ns() - t;
+
 		touch(mem + offset, size);
 
 		t = now_ns();
 		convert(fd, offset, size, 1);
 		to_private.samples[to_private.n++] = now_ns() - t;
-
-		t = now_ns();
-		convert(fd, offset, size, 0);
-		to_shared.samples[to_shared.n++] = now_ns() - t;
 	}
 
 	if (size == file_size)
-		report("4k", file_size, "populate", &populate);
-	report("4k", size, "to_private", &to_private);
-	report("4k", size, "to_shared", &to_shared);
+		report(backing, file_size, "populate", &populate);
+	report(backing, size, "to_shared", &to_shared);
+	report(backing, size, "to_private", &to_private);
 
 	munmap(mem, file_size);
 	close(fd);
@@ -196,9 +207,17 @@ int main(int argc, char *argv[])
 	printf("%-8s %14s  %-12s %5s  %14s  %14s  %10s\n", "backing", "size",
 	       "what", "reps", "median_us", "min_us", "ns/4K");
 	for (i = 1; i < argc; i++)
-		bench_size(kvm, parse_size(argv[i]));
+		bench_size(kvm, parse_size(argv[i]), 0);
 	if (argc == 1)
 		for (i = 0; i < 3; i++)
-			bench_size(kvm, parse_size(defaults[i]));
+			bench_size(kvm, parse_size(defaults[i]), 0);
+	/* 2M HugeTLB pages, where the host has a pool: split and merge. */
+	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & (1ULL << 21)) {
+		for (i = 1; i < argc; i++)
+			bench_size(kvm, parse_size(argv[i]), 21);
+		if (argc == 1)
+			for (i = 0; i < 3; i++)
+				bench_size(kvm, parse_size(defaults[i]), 21);
+	}
 	return 0;
 }

@@ -10,18 +10,42 @@
  * goes back to the file's subpool and reservation; the subpool, and what is
  * left of the reservation, go when the file and its last folio are gone.
  *
- * The caller (KVM) serialises truncation against allocation and lookups
- * with the mapping's invalidate_lock, as for any guest_memfd.
+ * Shared pages must be 4K folios, because the host maps them with PTEs;
+ * private huge ranges want one folio, because KVM maps them huge.  So a huge
+ * folio stands only for a range that is wholly private.  Converting part of
+ * it to shared splits it into 4K folios, its "pieces"; converting all of it
+ * back merges them.  Both come as a prepare step that does all that can
+ * fail, a commit step that cannot fail and allocates nothing, and an abort
+ * step, so that KVM can prepare before its point of no return
+ * (kvm_gmem_invalidate_begin()) and commit after it.
+ *
+ * A split huge page stays in the pool and in use: it keeps its place in
+ * HugePages_Total and in the file's subpool, and each piece is an ordinary
+ * page cache page (counted in NR_FILE_PAGES) with one reference from the
+ * page cache.  Pieces are never freed one by one while the page is in the
+ * pool: a piece whose refcount reached zero would go to the page allocator.
+ * The hugetlb cgroup charge (hugetlb.<size>.current) is given up on split
+ * and taken again on merge: the cgroup tracks hugetlb folios, and a split
+ * page is not one any more; the file's reservation (rsvd.current) covers
+ * it throughout.
+ *
+ * The caller (KVM) serialises truncation, splits and merges against
+ * allocation and lookups with the mapping's invalidate_lock, as for any
+ * guest_memfd.
  */
+#include <linux/debugfs.h>
 #include <linux/hugetlb.h>
 #include <linux/hugetlb_cgroup.h>
 #include <linux/hugetlb_gmem.h>
 #include <linux/highmem.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/vmstat.h>
 
 #include "internal.h"
+#include "hugetlb_vmemmap.h"
 
 struct hugetlb_gmem {
 	struct hstate *h;
@@ -30,6 +54,35 @@ struct hugetlb_gmem {
 	struct hugetlb_cgroup *rsvd_cg;
 	long nr_huge_pages;
 };
+
+/* For tests and benchmarks: /sys/kernel/debug/hugetlb_gmem/stats. */
+static struct {
+	atomic_long_t splits, merges, vmemmap_restores, vmemmap_optimizes;
+	atomic_long_t dissolves;
+} hugetlb_gmem_stats;
+
+static int hugetlb_gmem_stats_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "splits %ld\nmerges %ld\n",
+		   atomic_long_read(&hugetlb_gmem_stats.splits),
+		   atomic_long_read(&hugetlb_gmem_stats.merges));
+	seq_printf(m, "vmemmap_restores %ld\nvmemmap_optimizes %ld\n",
+		   atomic_long_read(&hugetlb_gmem_stats.vmemmap_restores),
+		   atomic_long_read(&hugetlb_gmem_stats.vmemmap_optimizes));
+	seq_printf(m, "dissolves %ld\n",
+		   atomic_long_read(&hugetlb_gmem_stats.dissolves));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hugetlb_gmem_stats);
+
+static int __init hugetlb_gmem_debugfs_init(void)
+{
+	struct dentry *dir = debugfs_create_dir("hugetlb_gmem", NULL);
+
+	debugfs_create_file("stats", 0444, dir, NULL, &hugetlb_gmem_stats_fops);
+	return 0;
+}
+late_initcall(hugetlb_gmem_debugfs_init);
 
 /**
  * hugetlb_gmem_page_sizes - the huge page sizes this host has pools for
@@ -46,6 +99,29 @@ unsigned long hugetlb_gmem_page_sizes(void)
 	return sizes;
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_page_sizes);
+
+/**
+ * hugetlb_gmem_order - the order of a file's huge pages
+ * @hg:	the file's reservation.
+ */
+unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg)
+{
+	return huge_page_order(hg->h);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_order);
+
+/**
+ * hugetlb_gmem_can_split - whether a file's huge pages can be split
+ * @hg:	the file's reservation.
+ *
+ * One xas_split_alloc() reaches two levels of the page cache xarray, 2M to
+ * 4K; 1G to 4K needs three.
+ */
+bool hugetlb_gmem_can_split(const struct hugetlb_gmem *hg)
+{
+	return huge_page_order(hg->h) < 2 * XA_CHUNK_SHIFT;
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_can_split);
 
 /**
  * hugetlb_gmem_reserve - reserve the huge pages of a file from their pool
@@ -141,6 +217,7 @@ static struct folio *hugetlb_gmem_alloc_folio(struct hugetlb_gmem *hg)
 
 	/* Before anyone can see it: the page cache does not have it yet. */
 	folio_zero_user(folio, 0);
+	folio_mark_uptodate(folio);
 	return folio;
 
 out_cgroup:
@@ -150,29 +227,372 @@ out_subpool:
 	return ERR_PTR(-ENOMEM);
 }
 
+static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode)
+{
+	spin_lock(&inode->i_lock);
+	inode->i_blocks -= blocks_per_huge_page(hg->h);
+	spin_unlock(&inode->i_lock);
+}
+
+/* Turn page @i of a huge folio into an order-0 page cache folio. */
+static void hugetlb_gmem_make_piece(struct folio *folio, long i)
+{
+	struct page *head = &folio->page;
+	struct page *page = head + i;
+
+	/* The first tails held the folio's fields: order, cgroup, subpool. */
+	page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
+	page->flags |= head->flags & (BIT(PG_uptodate) | BIT(PG_dirty));
+	page->lru.prev = NULL;
+	page->mapping = head->mapping;
+	page->index = head->index + i;
+	page->private = 0;
+	atomic_set(&page->_mapcount, -1);
+	/* The fields first: a speculative lookup must see a sane page. */
+	smp_wmb();
+	clear_compound_head(page);
+	/* The page cache's reference. */
+	set_page_count(page, 1);
+}
+
 /**
- * hugetlb_gmem_get_folio - the folio of a huge range, allocated on first use
+ * hugetlb_gmem_split_prepare - allocate what splitting a huge folio takes
+ * @hg:		the file's reservation.
+ * @folio:	a huge folio of the file, in its page cache.
+ * @refs:	the references to @folio the caller holds.
+ * @sp:		gets what the commit needs.
+ *
+ * The page cache xarray nodes for 4K entries (8 for 2M), and the vmemmap
+ * pages that undoing HVO maps (7 for 2M).  The caller holds the mapping's
+ * invalidate_lock for write.
+ *
+ * Return: %0; -EAGAIN when someone else holds @folio; -EHWPOISON when part
+ * of it is poisoned; -EOPNOTSUPP for 1G (see hugetlb_gmem_can_split());
+ * -ENOMEM.  Nothing is kept on error.
+ */
+int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
+			       int refs, struct hugetlb_gmem_split *sp)
+{
+	struct address_space *mapping = folio->mapping;
+	unsigned int order = folio_order(folio);
+	int err;
+
+	if (!hugetlb_gmem_can_split(hg))
+		return -EOPNOTSUPP;
+	/* hugetlb keeps the poisoned pages on a list in the folio. */
+	if (folio_test_hwpoison(folio))
+		return -EHWPOISON;
+	if (folio_ref_count(folio) != folio_nr_pages(folio) + refs)
+		return -EAGAIN;
+
+	sp->folio = folio;
+	sp->refs = refs;
+	INIT_LIST_HEAD(&sp->vmemmap_pages);
+	sp->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, folio->index, 0, 0);
+	xas_split_alloc(&sp->xas, folio, order, GFP_KERNEL);
+	err = xas_error(&sp->xas);
+	if (err)
+		return err;
+
+	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
+	if (err) {
+		xas_destroy(&sp->xas);
+		return err;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
+
+/**
+ * hugetlb_gmem_split_abort - free what hugetlb_gmem_split_prepare() took
+ * @sp:	the prepared split.
+ */
+void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
+{
+	hugetlb_vmemmap_restore_abort(&sp->vmemmap_pages);
+	xas_destroy(&sp->xas);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
+
+/**
+ * hugetlb_gmem_split_commit - split a huge folio into 4K folios
+ * @hg:	the file's reservation.
+ * @sp:	the prepared split; consumed.
+ *
+ * Cannot fail and allocates nothing.  The caller still holds the mapping's
+ * invalidate_lock for write and its references, which end up on the first
+ * 4K folio, and has unmapped the folio from KVM.  References taken since
+ * the prepare can only be transient (speculative lookups), and are waited
+ * for.  Sleeps.
+ */
+void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
+			       struct hugetlb_gmem_split *sp)
+{
+	struct folio *folio = sp->folio;
+	struct address_space *mapping = folio->mapping;
+	long i, nr = folio_nr_pages(folio);
+	pgoff_t index = folio->index;
+	XA_STATE(xas, &mapping->i_pages, index);
+	struct hstate *h = hg->h;
+
+	/* It waits for RCU readers, so before the folio is frozen. */
+	if (folio_test_hugetlb_vmemmap_optimized(folio))
+		atomic_long_inc(&hugetlb_gmem_stats.vmemmap_restores);
+	hugetlb_vmemmap_restore_commit(h, folio, &sp->vmemmap_pages);
+
+	while (!folio_ref_freeze(folio, nr + sp->refs))
+		cond_resched();
+
+	xas_lock_irq(&sp->xas);
+	xas_reset(&sp->xas);
+	/* With the prepared nodes: every 4K entry points at the head. */
+	xas_split(&sp->xas, folio, folio_order(folio));
+
+	spin_lock(&hugetlb_lock);
+	hugetlb_cgroup_uncharge_folio(hstate_index(h), nr, folio);
+	list_del_init(&folio->lru);
+	hugetlb_set_folio_subpool(folio, NULL);
+	folio_change_private(folio, NULL);
+	__folio_clear_hugetlb(folio);
+	spin_unlock(&hugetlb_lock);
+
+	for (i = 1; i < nr; i++) {
+		hugetlb_gmem_make_piece(folio, i);
+		xas_set(&xas, index + i);
+		xas_store(&xas, folio_page(folio, i));
+	}
+	__ClearPageHead(&folio->page);
+	INIT_LIST_HEAD(&folio->lru);
+	/* Not counted while they were a hugetlb folio. */
+	__mod_node_page_state(folio_pgdat(folio), NR_FILE_PAGES, nr);
+	xas_unlock_irq(&sp->xas);
+
+	atomic_long_inc(&hugetlb_gmem_stats.splits);
+	/* The page cache's, and the caller's. */
+	folio_ref_unfreeze(folio, 1 + sp->refs);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_split_commit);
+
+/*
+ * Whether the pieces of the huge page at @index can be merged: all there,
+ * all held by the page cache only, none poisoned.
+ *
+ * Return: %0; -ENOENT if the huge page is not split (or not there);
+ * -EAGAIN, with *@err_index the first piece held by someone else;
+ * -EHWPOISON.
+ */
+static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
+				     struct address_space *mapping,
+				     pgoff_t index, pgoff_t *err_index)
+{
+	long i, nr = pages_per_huge_page(hg->h);
+	XA_STATE(xas, &mapping->i_pages, index);
+	struct page *head = NULL;
+	int err = 0;
+
+	rcu_read_lock();
+	for (i = 0; i < nr; i++, xas_next(&xas)) {
+		struct folio *piece = xas_load(&xas);
+
+		if (!piece || xa_is_value(piece) || folio_test_large(piece) ||
+		    (head && &piece->page != head + i)) {
+			err = -ENOENT;
+			break;
+		}
+		head = head ?: &piece->page;
+		if (PageHWPoison(&piece->page)) {
+			err = -EHWPOISON;
+			break;
+		}
+		if (folio_ref_count(piece) != 1) {
+			*err_index = index + i;
+			err = -EAGAIN;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return err;
+}
+
+/*
+ * Merge the pieces at @index back into a hugetlb folio charged to @h_cg
+ * (may be NULL).  Cannot fail and allocates nothing: storing the huge entry
+ * frees the 4K entries' nodes.
+ */
+static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
+					  struct address_space *mapping,
+					  pgoff_t index,
+					  struct hugetlb_cgroup *h_cg)
+{
+	unsigned int order = huge_page_order(hg->h);
+	long i, nr = pages_per_huge_page(hg->h);
+	XA_STATE_ORDER(xas, &mapping->i_pages, index, order);
+	struct hstate *h = hg->h;
+	struct folio *folio;
+	struct page *head;
+
+	/* Only invalidate_lock holders add or remove pieces: no reference. */
+	head = xa_load(&mapping->i_pages, index);
+	for (i = 0; i < nr; i++)
+		while (!page_ref_freeze(head + i, 1))
+			cond_resched();
+
+	xas_lock_irq(&xas);
+	head->flags &= ~PAGE_FLAGS_CHECK_AT_PREP | BIT(PG_uptodate) |
+		       BIT(PG_dirty);
+	__SetPageHead(head);
+	for (i = 1; i < nr; i++) {
+		struct page *page = head + i;
+
+		page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
+		atomic_set(&page->_mapcount, -1);
+		prep_compound_tail(head, i);
+	}
+	prep_compound_head(head, order);
+	folio = page_folio(head);
+
+	spin_lock(&hugetlb_lock);
+	__folio_set_hugetlb(folio);
+	/* These lived in the tails, which were pieces until now. */
+	hugetlb_set_folio_subpool(folio, hg->spool);
+	set_hugetlb_cgroup(folio, NULL);
+	set_hugetlb_cgroup_rsvd(folio, NULL);
+	hugetlb_cgroup_commit_charge(hstate_index(h), nr, h_cg, folio);
+	list_add(&folio->lru, &h->hugepage_activelist);
+	spin_unlock(&hugetlb_lock);
+
+	__mod_node_page_state(folio_pgdat(folio), NR_FILE_PAGES, -nr);
+	xas_store(&xas, folio);
+	xas_unlock_irq(&xas);
+
+	atomic_long_inc(&hugetlb_gmem_stats.merges);
+	/* The page cache's references. */
+	folio_ref_unfreeze(folio, nr);
+	return folio;
+}
+
+/* Redo HVO on a merged folio; best effort.  Not in KVM's no-fail window. */
+static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg, struct folio *folio,
+				  int refs)
+{
+	hugetlb_vmemmap_optimize_live_folio(hg->h, folio,
+					    folio_nr_pages(folio) + refs);
+	if (folio_test_hugetlb_vmemmap_optimized(folio))
+		atomic_long_inc(&hugetlb_gmem_stats.vmemmap_optimizes);
+}
+
+/**
+ * hugetlb_gmem_merge_prepare - check that a split huge page can be merged
  * @hg:		the file's reservation.
  * @mapping:	the file's page cache.
- * @index:	a 4K index in the range.
+ * @index:	the first 4K index of the huge page.
+ * @mg:		gets what the commit needs.
+ * @err_index:	on -EAGAIN, the first 4K page held by someone else.
+ *
+ * Merging allocates nothing.  What can stop it is a reference (only the
+ * page cache may hold the pieces), a poisoned piece, or the hugetlb cgroup
+ * charge that the merged folio takes again.  The caller holds the mapping's
+ * invalidate_lock for write and has unmapped the range from the host.
+ *
+ * Return: %0; -ENOENT if the huge page is not split; -EAGAIN; -EHWPOISON;
+ * -ENOMEM when the hugetlb cgroup is at its limit.
+ */
+int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
+			       struct address_space *mapping, pgoff_t index,
+			       struct hugetlb_gmem_merge *mg, pgoff_t *err_index)
+{
+	int err;
+
+	err = hugetlb_gmem_check_pieces(hg, mapping, index, err_index);
+	if (err)
+		return err;
+	mg->index = index;
+	if (hugetlb_cgroup_charge_cgroup(hstate_index(hg->h),
+					 pages_per_huge_page(hg->h), &mg->h_cg))
+		return -ENOMEM;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_prepare);
+
+/**
+ * hugetlb_gmem_merge_abort - undo hugetlb_gmem_merge_prepare()
+ * @hg:	the file's reservation.
+ * @mg:	the prepared merge.
+ */
+void hugetlb_gmem_merge_abort(struct hugetlb_gmem *hg,
+			      struct hugetlb_gmem_merge *mg)
+{
+	hugetlb_cgroup_uncharge_cgroup(hstate_index(hg->h),
+				       pages_per_huge_page(hg->h), mg->h_cg);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
+
+/**
+ * hugetlb_gmem_merge_commit - merge a split huge page back into one folio
+ * @hg:		the file's reservation.
+ * @mapping:	the file's page cache.
+ * @mg:		the prepared merge.
+ *
+ * Cannot fail and allocates nothing; references taken since the prepare
+ * can only be transient, and are waited for.  HVO is redone later, by
+ * hugetlb_gmem_merge_finish().
+ */
+void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
+			       struct address_space *mapping,
+			       struct hugetlb_gmem_merge *mg)
+{
+	__hugetlb_gmem_merge(hg, mapping, mg->index, mg->h_cg);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_commit);
+
+/**
+ * hugetlb_gmem_merge_finish - redo HVO on a merged folio
+ * @hg:		the file's reservation.
+ * @mapping:	the file's page cache.
+ * @mg:		the committed merge.
+ *
+ * Allocates, so it comes after KVM's no-fail window, still under the
+ * mapping's invalidate_lock.  Best effort: the folio stays as it is when
+ * memory is short.
+ */
+void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
+			       struct address_space *mapping,
+			       struct hugetlb_gmem_merge *mg)
+{
+	struct folio *folio = xa_load(&mapping->i_pages, mg->index);
+
+	hugetlb_gmem_optimize(hg, folio, 0);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_finish);
+
+/**
+ * hugetlb_gmem_get_folio - the folio of a 4K page, allocated on first use
+ * @hg:		the file's reservation.
+ * @mapping:	the file's page cache.
+ * @index:	the 4K index.
+ * @split:	when the huge page has to be allocated, split it at once (the
+ *		range is not wholly private).
  *
  * Allocation is serialised per huge range, so racing callers take one
- * folio between them and none sees a spurious failure.
+ * folio between them and none sees a spurious failure.  The caller holds
+ * the mapping's invalidate_lock, at least shared.
  *
- * Return: the folio, locked and with a reference, or an ERR_PTR.
+ * Return: the folio (huge, or the 4K piece of a split one), locked and
+ * with a reference, or an ERR_PTR.
  */
 struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 				     struct address_space *mapping,
-				     pgoff_t index)
+				     pgoff_t index, bool split)
 {
-	struct hstate *h = hg->h;
-	struct folio *folio;
+	pgoff_t huge_index = round_down(index, pages_per_huge_page(hg->h));
 	struct inode *inode = mapping->host;
+	struct hugetlb_gmem_split sp;
+	struct folio *folio;
 	u32 hash;
 	int err;
 
-	index = round_down(index, pages_per_huge_page(h));
-	hash = hugetlb_fault_mutex_hash(mapping, index >> huge_page_order(h));
+	hash = hugetlb_fault_mutex_hash(mapping,
+					huge_index >> huge_page_order(hg->h));
 	mutex_lock(&hugetlb_fault_mutex_table[hash]);
 
 	folio = filemap_lock_folio(mapping, index);
@@ -184,7 +604,7 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 		goto out;
 
 	__folio_set_locked(folio);
-	err = __filemap_add_folio(mapping, folio, index, GFP_KERNEL, NULL);
+	err = __filemap_add_folio(mapping, folio, huge_index, GFP_KERNEL, NULL);
 	if (err) {
 		__folio_clear_locked(folio);
 		/* Back to the subpool, the reservation and the cgroup. */
@@ -192,36 +612,139 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 		folio = ERR_PTR(err);
 		goto out;
 	}
-
 	spin_lock(&inode->i_lock);
-	inode->i_blocks += blocks_per_huge_page(h);
+	inode->i_blocks += blocks_per_huge_page(hg->h);
 	spin_unlock(&inode->i_lock);
+
+	if (!split)
+		goto out;
+	err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp);
+	if (err) {
+		filemap_remove_folio(folio);
+		hugetlb_gmem_sub_blocks(hg, inode);
+		folio_unlock(folio);
+		folio_put(folio);
+		folio = ERR_PTR(err);
+		goto out;
+	}
+	hugetlb_gmem_split_commit(hg, &sp);
+	/* Now the first piece, still locked and held. */
+	folio_unlock(folio);
+	folio_put(folio);
+	folio = filemap_lock_folio(mapping, index);
 out:
 	mutex_unlock(&hugetlb_fault_mutex_table[hash]);
 	return folio;
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_get_folio);
 
-static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode)
-{
-	spin_lock(&inode->i_lock);
-	inode->i_blocks -= blocks_per_huge_page(hg->h);
-	spin_unlock(&inode->i_lock);
-}
-
 /*
- * Zero [first, last) of @folio, which the range covers only partly: a
- * huge page cannot be given back in part.
+ * Zero [first, last) of the huge page whose first page is @head, which the
+ * range covers only partly: a huge page cannot be given back in part.
  */
-static void hugetlb_gmem_zero_part(struct folio *folio, pgoff_t first,
-				   pgoff_t last)
+static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
+				   pgoff_t first, pgoff_t last)
 {
 	for (; first < last; first++) {
-		struct page *page = folio_file_page(folio, first);
+		struct page *page = head + (first - index);
 
 		/* Writing to poisoned memory would machine-check. */
 		if (!PageHWPoison(page))
 			clear_highpage(page);
+		cond_resched();
+	}
+}
+
+/* Give a whole huge folio back to the file's reservation. */
+static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
+{
+	struct inode *inode = folio->mapping->host;
+
+	folio_lock(folio);
+	folio_clear_dirty(folio);
+	folio_clear_uptodate(folio);
+	filemap_remove_folio(folio);
+	hugetlb_gmem_sub_blocks(hg, inode);
+	folio_unlock(folio);
+}
+
+/*
+ * Take a split huge page out of the pool, for a file that goes away while
+ * someone still holds one of its pieces (a pin): its pieces go to the page
+ * allocator one by one, when their last holders let them go.
+ */
+static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
+				  struct address_space *mapping, pgoff_t index)
+{
+	long nr = pages_per_huge_page(hg->h);
+	struct page *head = xa_load(&mapping->i_pages, index);
+	struct hstate *h = hg->h;
+	int nid = page_to_nid(head);
+	long gbl_reserve;
+
+	gbl_reserve = hugepage_subpool_put_pages(hg->spool, 1);
+	spin_lock_irq(&hugetlb_lock);
+	h->nr_huge_pages--;
+	h->nr_huge_pages_node[nid]--;
+	/*
+	 * As free_huge_folio() would: the subpool keeps the reservation, which
+	 * hugetlb_gmem_unreserve() gives back next.
+	 */
+	if (!gbl_reserve)
+		h->resv_huge_pages++;
+	spin_unlock_irq(&hugetlb_lock);
+
+	truncate_inode_pages_range(mapping, (loff_t)index << PAGE_SHIFT,
+				   ((loff_t)(index + nr) << PAGE_SHIFT) - 1);
+	hugetlb_gmem_sub_blocks(hg, mapping->host);
+	atomic_long_inc(&hugetlb_gmem_stats.dissolves);
+}
+
+static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
+				    struct address_space *mapping,
+				    pgoff_t start, pgoff_t end, bool evict)
+{
+	unsigned long nr = pages_per_huge_page(hg->h);
+	pgoff_t index, unused;
+
+	/* Shared pieces may be mapped by the host. */
+	unmap_mapping_pages(mapping, start, end - start, false);
+
+	for (index = round_down(start, nr); index < end; index += nr) {
+		pgoff_t first = max(index, start);
+		pgoff_t last = min(index + nr, end);
+		bool whole = first == index && last == index + nr;
+		struct folio *folio;
+		int err;
+
+		folio = xa_load(&mapping->i_pages, index);
+		if (!folio)
+			continue;
+
+		if (!folio_test_hugetlb(folio) && whole) {
+			err = hugetlb_gmem_check_pieces(hg, mapping, index,
+							&unused);
+			if (!err)
+				folio = __hugetlb_gmem_merge(hg, mapping, index,
+							     NULL);
+			else if (evict)
+				hugetlb_gmem_dissolve(hg, mapping, index);
+			if (err && evict)
+				continue;
+		}
+
+		if (!whole || !folio_test_hugetlb(folio)) {
+			/* Held pieces too: zeroed, given back with the file. */
+			hugetlb_gmem_zero_part(&folio->page, index, first, last);
+			continue;
+		}
+
+		/* A merged folio goes back to the pool optimized. */
+		folio_get(folio);
+		hugetlb_gmem_optimize(hg, folio, 1);
+		hugetlb_gmem_remove(hg, folio);
+		/* The last reference: back to the subpool and reservation. */
+		folio_put(folio);
 		cond_resched();
 	}
 }
@@ -234,38 +757,33 @@ static void hugetlb_gmem_zero_part(struct folio *folio, pgoff_t first,
  * @end:	4K index past the range.
  *
  * Whole huge pages go back to the file's reservation (and are counted in
- * HugePages_Rsvd again); of a huge page the range covers in part, that
- * part is zeroed.  The caller holds the mapping's invalidate_lock for
- * write and has unmapped the range.
+ * HugePages_Rsvd again), split ones merged first; of a huge page the range
+ * covers in part, or whose pieces someone else still holds, that part is
+ * zeroed.  The caller holds the mapping's invalidate_lock for write and has
+ * unmapped the range from KVM.
  */
 void hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			   struct address_space *mapping,
 			   pgoff_t start, pgoff_t end)
 {
-	unsigned long nr = pages_per_huge_page(hg->h);
-	pgoff_t index;
-
-	for (index = round_down(start, nr); index < end; index += nr) {
-		pgoff_t first = max(index, start);
-		pgoff_t last = min(index + nr, end);
-		struct folio *folio;
-
-		folio = filemap_lock_folio(mapping, index);
-		if (IS_ERR(folio))
-			continue;
-
-		if (first != index || last != index + nr) {
-			hugetlb_gmem_zero_part(folio, first, last);
-		} else {
-			folio_clear_dirty(folio);
-			folio_clear_uptodate(folio);
-			filemap_remove_folio(folio);
-			hugetlb_gmem_sub_blocks(hg, mapping->host);
-		}
-		folio_unlock(folio);
-		/* The last reference: back to the subpool and reservation. */
-		folio_put(folio);
-		cond_resched();
-	}
+	__hugetlb_gmem_truncate(hg, mapping, start, end, false);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_truncate);
+
+/**
+ * hugetlb_gmem_evict - empty a file's page cache when the file goes away
+ * @hg:		the file's reservation.
+ * @mapping:	the file's page cache.
+ *
+ * As hugetlb_gmem_truncate() for the whole file, except for a split huge
+ * page whose pieces someone still holds: that page leaves the pool
+ * (HugePages_Total drops by one) and its pieces go to the page allocator
+ * when they are let go.  Call hugetlb_gmem_unreserve() next.
+ */
+void hugetlb_gmem_evict(struct hugetlb_gmem *hg, struct address_space *mapping)
+{
+	__hugetlb_gmem_truncate(hg, mapping, 0,
+				hg->nr_huge_pages * pages_per_huge_page(hg->h),
+				true);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_evict);

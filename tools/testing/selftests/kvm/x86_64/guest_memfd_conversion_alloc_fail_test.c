@@ -12,6 +12,9 @@
  *   fault injection: every allocation it tried there would fail.  Conversions
  *   of every kind succeed anyway, and the injection counters show that no
  *   slab or page allocation was even tried.
+ *
+ * With -H the file is one 2M HugeTLB page, so the conversions also split it
+ * (xarray nodes, vmemmap pages) and merge it back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +30,8 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
-#define NR_PAGES	16
+/* 4K pages of the file: 16, or one 2M HugeTLB page with -H. */
+#define MAX_PAGES	512
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
 #define DEBUGFS		"/sys/kernel/debug"
@@ -35,6 +39,8 @@
 #define TIMES		"1000000"
 
 static size_t page_size;
+static uint64_t nr_pages = 16;
+static bool hugetlb;
 static char *mem;
 static int gmem_fd;
 /*
@@ -47,7 +53,7 @@ struct page_state {
 	uint8_t seed;
 };
 
-static struct page_state state[NR_PAGES];
+static struct page_state state[MAX_PAGES];
 
 /*
  * failslab and fail_page_alloc both fail every allocation of marked tasks,
@@ -168,7 +174,7 @@ static void check_host_view(const char *what)
 {
 	uint64_t page, i;
 
-	for (page = 0; page < NR_PAGES; page++) {
+	for (page = 0; page < nr_pages; page++) {
 		TEST_ASSERT(host_can_fault(page) == !state[page].private,
 			    "%s: page %lu should be %s", what, page,
 			    state[page].private ? "private" : "shared");
@@ -191,7 +197,7 @@ static void guest_code(void)
 	uint8_t *p;
 
 	for (;;) {
-		for (page = 0; page < NR_PAGES; page++) {
+		for (page = 0; page < nr_pages; page++) {
 			p = (uint8_t *)(GMEM_GPA + page * PAGE_SIZE);
 			for (i = 0; i < PAGE_SIZE; i++)
 				GUEST_ASSERT_EQ(p[i], expected_byte(page, i));
@@ -223,7 +229,7 @@ static void fill_shared(void)
 {
 	uint64_t page, i;
 
-	for (page = 0; page < NR_PAGES; page++) {
+	for (page = 0; page < nr_pages; page++) {
 		if (state[page].private)
 			continue;
 		state[page].seed++;
@@ -238,14 +244,14 @@ static void restore(const struct page_state *saved)
 {
 	uint64_t page, i;
 
-	gmem_set_memory_attributes2(gmem_fd, 0, NR_PAGES * page_size, 0,
+	gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size, 0,
 				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
 	memcpy(state, saved, sizeof(state));
-	for (page = 0; page < NR_PAGES; page++) {
+	for (page = 0; page < nr_pages; page++) {
 		for (i = 0; i < page_size; i++)
 			mem[page * page_size + i] = expected_byte(page, i);
 	}
-	for (page = 0; page < NR_PAGES; page++) {
+	for (page = 0; page < nr_pages; page++) {
 		if (state[page].private)
 			gmem_set_memory_attributes2(gmem_fd, page * page_size, page_size,
 						    KVM_MEMORY_ATTRIBUTE_PRIVATE,
@@ -280,19 +286,31 @@ static void converted(const struct conversion *c)
 	}
 }
 
-static const struct conversion conversions[] = {
-	{ "one shared page to private", 5, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
-	{ "pages around it to private", 3, 5, true, 0 },
-	{ "one private page to shared", 4, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
-	{ "a mixed range to private, zeroed", 2, 8, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
-	{ "the last page to private", NR_PAGES - 1, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
-	{ "the whole file to shared", 0, NR_PAGES, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
-	{ "the whole file to private, zeroed", 0, NR_PAGES, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
-	{ "page 1 to shared", 1, 1, false, 0 },
-	{ "the first half to shared, zeroed", 0, NR_PAGES / 2, false,
-	  KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
-	{ "the whole file to shared", 0, NR_PAGES, false, 0 },
-};
+/* With -H, "the whole file to private" merges, "page 1 to shared" splits. */
+static struct conversion conversions[10];
+
+static void set_conversions(void)
+{
+	const struct conversion c[] = {
+		{ "one shared page to private", 5, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+		{ "pages around it to private", 3, 5, true, 0 },
+		{ "one private page to shared", 4, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+		{ "a mixed range to private, zeroed", 2, 8, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
+		{ "the last page to private", nr_pages - 1, 1, true,
+		  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+		{ "the whole file to shared", 0, nr_pages, false,
+		  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+		{ "the whole file to private, zeroed", 0, nr_pages, true,
+		  KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
+		{ "page 1 to shared", 1, 1, false, 0 },
+		{ "the first half to shared, zeroed", 0, nr_pages / 2, false,
+		  KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
+		{ "the whole file to shared", 0, nr_pages, false, 0 },
+	};
+
+	TEST_ASSERT_EQ(ARRAY_SIZE(c), ARRAY_SIZE(conversions));
+	memcpy(conversions, c, sizeof(c));
+}
 
 /*
  * Fail the 1st, 2nd, ... allocation of each conversion until it needs no
@@ -307,7 +325,7 @@ static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
 	/* With user-copy injection, fail-nth can fail reading the argument. */
 	bool usercopy = !access(DEBUGFS "/fail_usercopy", F_OK);
 	int c, n, r, left, failed = 0, optional;
-	struct page_state saved[NR_PAGES];
+	struct page_state saved[MAX_PAGES];
 	char buf[32];
 
 	TEST_REQUIRE(nth_fd >= 0);
@@ -385,19 +403,35 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 	TEST_ASSERT(times_left("failslab") < slab, "failslab did not count the failure");
 	check_host_view("marked task");
 
-	/* And page allocations: a hole refilled by a marked host fault. */
+	/*
+	 * And page allocations: a hole refilled by a marked host fault.  A
+	 * huge page is freed by a punch of all of it only, and comes back
+	 * from the pool: what fails is the page cache's node, or the split.
+	 */
 	page = times_left("fail_page_alloc");
-	TEST_ASSERT(!fallocate(gmem_fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-			       split.first * page_size, page_size), "punch hole");
-	state[split.first].zeroed = true;
+	slab = times_left("failslab");
+	if (hugetlb) {
+		TEST_ASSERT(!fallocate(gmem_fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				       0, nr_pages * page_size), "punch hole");
+		for (c = 0; c < nr_pages; c++)
+			state[c].zeroed = true;
+	} else {
+		TEST_ASSERT(!fallocate(gmem_fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				       split.first * page_size, page_size), "punch hole");
+		state[split.first].zeroed = true;
+	}
 	fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
 	TEST_ASSERT_EQ(write(fd, "1", 1), 1);
 	r = madvise(mem + split.first * page_size, page_size, MADV_POPULATE_WRITE);
 	TEST_ASSERT_EQ(write(fd, "0", 1), 1);
 	close(fd);
 	TEST_ASSERT(r == -1 && errno == ENOMEM, "fault with every allocation failing: want ENOMEM");
-	TEST_ASSERT(times_left("fail_page_alloc") < page,
-		    "fail_page_alloc did not count the failure");
+	if (hugetlb)
+		TEST_ASSERT(times_left("fail_page_alloc") < page || times_left("failslab") < slab,
+			    "fault injection did not count the failure");
+	else
+		TEST_ASSERT(times_left("fail_page_alloc") < page,
+			    "fail_page_alloc did not count the failure");
 	check_host_view("hole");
 
 	slab = times_left("failslab");
@@ -424,8 +458,21 @@ int main(int argc, char *argv[])
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	char buf[8] = "";
-	int status;
+	int status, opt;
 	pid_t child;
+
+	while ((opt = getopt(argc, argv, "H")) != -1) {
+		switch (opt) {
+		case 'H':
+			hugetlb = true;
+			nr_pages = MAX_PAGES;
+			break;
+		default:
+			printf("usage: %s [-H]\n  -H: on one 2M HugeTLB page\n", argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+	set_conversions();
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
@@ -452,15 +499,25 @@ int main(int argc, char *argv[])
 	}
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
-	gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA, NR_PAGES * page_size,
-						 GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&mem);
-	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
+	if (hugetlb) {
+		gmem_fd = vm_create_guest_memfd_hugetlb_in_place(vm, GMEM_SLOT, GMEM_GPA,
+								 nr_pages * page_size,
+								 GUEST_MEMFD_FLAG_INIT_SHARED,
+								 21, (void **)&mem);
+	} else {
+		gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA,
+							 nr_pages * page_size,
+							 GUEST_MEMFD_FLAG_INIT_SHARED,
+							 (void **)&mem);
+	}
+	virt_map(vm, GMEM_GPA, GMEM_GPA, nr_pages);
+	sync_global_to_guest(vm, nr_pages);
 
 	test_fail_each_allocation(vcpu);
 	test_nothing_allocated_after_ponr(vcpu);
 
 	kvm_vm_free(vm);
-	munmap(mem, NR_PAGES * page_size);
+	munmap(mem, nr_pages * page_size);
 	close(gmem_fd);
 	return 0;
 }

@@ -14,6 +14,10 @@
  * At the end every page must hold every writer's last value, and the whole
  * file must convert to private at the first try (nothing left a reference
  * behind).
+ *
+ * With -H the file is two 2M HugeTLB pages, so conversions split them and,
+ * when a huge page becomes all private (one conversion in four asks for
+ * that), merge them, while the vCPUs and host threads keep going.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -30,7 +34,9 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
-#define NR_PAGES	64
+/* 4K pages of the file: 64, or two 2M HugeTLB pages with -H. */
+#define MAX_PAGES	1024
+#define HUGE_PAGES	512
 #define NR_VCPUS	2
 #define NR_HOST_THREADS	2
 #define NR_CONVERSIONS	4000
@@ -41,6 +47,7 @@
 #define HOST_SLOT(id)	(256 + (id))
 
 static size_t page_size;
+static uint64_t nr_pages = 64;
 static uint64_t *mem;
 static int gmem_fd;
 static bool done;
@@ -52,11 +59,11 @@ static void guest_code(uint64_t id)
 	uint64_t pass, page, *p;
 
 	for (pass = 1; !READ_ONCE(stop); pass++) {
-		for (page = 0; page < NR_PAGES; page++) {
+		for (page = 0; page < nr_pages; page++) {
 			p = (uint64_t *)(GMEM_GPA + page * PAGE_SIZE);
 			WRITE_ONCE(p[VCPU_SLOT(id)], pass);
 		}
-		for (page = 0; page < NR_PAGES; page++) {
+		for (page = 0; page < nr_pages; page++) {
 			p = (uint64_t *)(GMEM_GPA + page * PAGE_SIZE);
 			GUEST_ASSERT_EQ(READ_ONCE(p[VCPU_SLOT(id)]), pass);
 		}
@@ -111,10 +118,26 @@ static void sigbus_handler(int sig)
 struct host_thread {
 	pthread_t thread;
 	unsigned int id;
-	uint64_t last[NR_PAGES];	/* last value written into each page */
+	uint64_t last[MAX_PAGES];	/* last value written into each page */
 	uint64_t written, sigbus;
 	uint64_t value, read;		/* in memory: siglongjmp() keeps them */
 };
+
+/* hugetlb_gmem's count of @name (splits, merges, ...). */
+static uint64_t hugetlb_gmem_stat(const char *name)
+{
+	FILE *f = fopen("/sys/kernel/debug/hugetlb_gmem/stats", "r");
+	uint64_t val, found = -1ull;
+	char key[64];
+
+	TEST_ASSERT(f, "open hugetlb_gmem stats");
+	while (fscanf(f, "%63s %lu", key, &val) == 2)
+		if (!strcmp(key, name))
+			found = val;
+	fclose(f);
+	TEST_ASSERT(found != -1ull, "no %s in hugetlb_gmem stats", name);
+	return found;
+}
 
 static void *host_thread(void *arg)
 {
@@ -123,7 +146,7 @@ static void *host_thread(void *arg)
 	uint64_t page, *slot;
 
 	while (!READ_ONCE(done)) {
-		page = rand_r(&seed) % NR_PAGES;
+		page = rand_r(&seed) % nr_pages;
 		slot = &mem[page * page_size / 8 + HOST_SLOT(t->id)];
 
 		/* Private: MADV_POPULATE_WRITE reports the SIGBUS as EFAULT. */
@@ -163,9 +186,26 @@ int main(int argc, char *argv[])
 	uint64_t conversions[2] = {}, eagain = 0;
 	struct sigaction sa = { .sa_handler = sigbus_handler };
 	unsigned int seed = 1;
+	uint64_t nr_conversions = NR_CONVERSIONS;
+	uint64_t splits = 0, merges = 0;
+	bool hugetlb = false;
 	struct kvm_vm *vm;
 	uint64_t page, first, nr;
-	int i, r;
+	int i, r, opt;
+
+	while ((opt = getopt(argc, argv, "H")) != -1) {
+		switch (opt) {
+		case 'H':
+			hugetlb = true;
+			nr_pages = MAX_PAGES;
+			/* Each split and merge waits for an RCU grace period. */
+			nr_conversions = NR_CONVERSIONS / 8;
+			break;
+		default:
+			printf("usage: %s [-H]\n  -H: on two 2M HugeTLB pages\n", argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
@@ -175,10 +215,24 @@ int main(int argc, char *argv[])
 
 	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code, vcpus);
 
-	gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA, NR_PAGES * page_size,
-						 GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&mem);
-	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
+	if (hugetlb) {
+		gmem_fd = vm_create_guest_memfd_hugetlb_in_place(vm, GMEM_SLOT, GMEM_GPA,
+								 nr_pages * page_size,
+								 GUEST_MEMFD_FLAG_INIT_SHARED,
+								 21, (void **)&mem);
+	} else {
+		gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA,
+							 nr_pages * page_size,
+							 GUEST_MEMFD_FLAG_INIT_SHARED,
+							 (void **)&mem);
+	}
+	virt_map(vm, GMEM_GPA, GMEM_GPA, nr_pages);
+	sync_global_to_guest(vm, nr_pages);
 
+	if (hugetlb) {
+		splits = hugetlb_gmem_stat("splits");
+		merges = hugetlb_gmem_stat("merges");
+	}
 	for (i = 0; i < NR_HOST_THREADS; i++) {
 		hosts[i].id = i;
 		pthread_create(&hosts[i].thread, NULL, host_thread, &hosts[i]);
@@ -189,11 +243,17 @@ int main(int argc, char *argv[])
 		pthread_create(&vcpu_threads[i].thread, NULL, vcpu_thread, &vcpu_threads[i]);
 	}
 
-	while (conversions[0] + conversions[1] < NR_CONVERSIONS) {
+	while (conversions[0] + conversions[1] < nr_conversions) {
 		bool to_private = rand_r(&seed) & 1;
 
-		first = rand_r(&seed) % NR_PAGES;
-		nr = 1 + rand_r(&seed) % (NR_PAGES - first);
+		first = rand_r(&seed) % nr_pages;
+		nr = 1 + rand_r(&seed) % (nr_pages - first);
+		/* A whole huge page to private: merged. */
+		if (hugetlb && !(rand_r(&seed) & 3)) {
+			to_private = true;
+			first = rand_r(&seed) & 1 ? 0 : HUGE_PAGES;
+			nr = HUGE_PAGES;
+		}
 		r = __gmem_set_memory_attributes2(gmem_fd, first * page_size, nr * page_size,
 						  to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
 						  rand_r(&seed) & 1 ?
@@ -214,6 +274,12 @@ int main(int argc, char *argv[])
 
 	pr_info("%lu to private, %lu to shared, %lu EAGAIN\n",
 		conversions[1], conversions[0], eagain);
+	if (hugetlb) {
+		splits = hugetlb_gmem_stat("splits") - splits;
+		merges = hugetlb_gmem_stat("merges") - merges;
+		pr_info("%lu huge page splits, %lu merges\n", splits, merges);
+		TEST_ASSERT(splits && merges, "the conversions split or merged nothing");
+	}
 	for (i = 0; i < NR_HOST_THREADS; i++)
 		pr_info("host thread %d: %lu writes, %lu SIGBUS\n", i,
 			hosts[i].written, hosts[i].sigbus);
@@ -221,9 +287,9 @@ int main(int argc, char *argv[])
 		TEST_ASSERT(vcpu_threads[i].passes, "vCPU %d made no pass while converting", i);
 
 	/* No write was lost. */
-	gmem_set_memory_attributes2(gmem_fd, 0, NR_PAGES * page_size, 0,
+	gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size, 0,
 				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
-	for (page = 0; page < NR_PAGES; page++) {
+	for (page = 0; page < nr_pages; page++) {
 		uint64_t *p = &mem[page * page_size / 8];
 
 		for (i = 0; i < NR_VCPUS; i++)
@@ -236,14 +302,14 @@ int main(int argc, char *argv[])
 				    page, i, p[HOST_SLOT(i)], hosts[i].last[page]);
 	}
 	/* Nothing holds a page any more (it would be EAGAIN). */
-	r = __gmem_set_memory_attributes2(gmem_fd, 0, NR_PAGES * page_size,
+	r = __gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size,
 					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
 					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &page);
 	TEST_ASSERT(!r, "to private at the end: %s (error_offset 0x%lx)",
 		    strerror(errno), page);
 
 	kvm_vm_free(vm);
-	munmap(mem, NR_PAGES * page_size);
+	munmap(mem, nr_pages * page_size);
 	close(gmem_fd);
 	return 0;
 }

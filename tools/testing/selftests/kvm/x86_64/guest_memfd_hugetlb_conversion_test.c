@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * In-place conversion of a guest_memfd backed by 2M HugeTLB pages, with a
+ * guest running on it:
+ *
+ *  - the conversion matrix: a whole huge page, one 4K page at its start,
+ *    middle and end, and a range straddling two huge pages, each to shared
+ *    and back.  At every step the data is checked through the host mapping
+ *    (shared pages) and by the guest (all pages); the split, the merge and
+ *    the vmemmap restore and re-optimization really happened (hugetlb_gmem's
+ *    debugfs counters); the pool's counters do not move; KVM maps the huge
+ *    page with a 2M stage-2 entry before the split and after the merge, and
+ *    never while it is split;
+ *  - a file created shared: the first fault allocates a huge page and
+ *    splits it at once; converting it all to private merges it;
+ *  - a 4K page held by the host (vmsplice) stops the merge: EAGAIN with its
+ *    offset, nothing changed; once let go, the merge happens;
+ *  - a punch over a split huge page zeroes part of it, or merges it and
+ *    gives it back to the pool;
+ *  - the hugetlb cgroup's usage counter leaves a split page and comes back
+ *    with the merge, while its reservation counter covers it throughout;
+ *  - a file closed while a 4K page of a split huge page is still held: the
+ *    huge page leaves the pool (its pieces go to the page allocator when
+ *    let go), and everything else goes back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <linux/sizes.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+
+#define HUGE_SHIFT	21
+#define HUGE		BIT_ULL(HUGE_SHIFT)
+#define NR_HUGE		2
+#define PAGES_PER_HUGE	(HUGE / 4096)
+#define NR_PAGES	(NR_HUGE * PAGES_PER_HUGE)
+#define GMEM_GPA	BIT_ULL(32)
+#define GMEM_SLOT	10
+#define STATS		"/sys/kernel/debug/hugetlb_gmem/stats"
+#define POOL		"/sys/kernel/mm/hugepages/hugepages-2048kB/"
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_conversion_test"
+
+enum { OP_WRITE = 1, OP_CHECK, OP_CHECK_ZERO };
+
+/* What the guest does next; synced to it before each run. */
+static struct {
+	uint64_t op, first, nr;
+} cmd;
+/* The seed each page's words were last written with; synced too. */
+static uint8_t seeds[NR_PAGES];
+
+static uint64_t word(uint8_t seed, uint64_t page)
+{
+	return (seed * 0x9e3779b97f4a7c15ull) ^ page;
+}
+
+static void guest_code(void)
+{
+	for (;;) {
+		uint64_t page;
+
+		for (page = cmd.first; page < cmd.first + cmd.nr; page++) {
+			uint64_t *p = (uint64_t *)(GMEM_GPA + page * 4096);
+
+			if (cmd.op == OP_WRITE) {
+				WRITE_ONCE(p[0], word(seeds[page], page));
+				WRITE_ONCE(p[511], ~word(seeds[page], page));
+			} else if (cmd.op == OP_CHECK_ZERO) {
+				GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0);
+				GUEST_ASSERT_EQ(READ_ONCE(p[511]), 0);
+			} else {
+				GUEST_ASSERT_EQ(READ_ONCE(p[0]), word(seeds[page], page));
+				GUEST_ASSERT_EQ(READ_ONCE(p[511]), ~word(seeds[page], page));
+			}
+		}
+		GUEST_SYNC(cmd.op);
+	}
+}
+
+struct test {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu;
+	int fd;
+	char *mem;
+	void *reserved;
+	/* Expected, per page. */
+	bool shared[NR_PAGES];
+};
+
+static void guest_do(struct test *t, uint64_t op, uint64_t first, uint64_t nr)
+{
+	struct ucall uc;
+
+	cmd.op = op;
+	cmd.first = first;
+	cmd.nr = nr;
+	sync_global_to_guest(t->vm, cmd);
+	sync_global_to_guest(t->vm, seeds);
+	vcpu_run(t->vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(t->vcpu, KVM_EXIT_IO);
+	switch (get_ucall(t->vcpu, &uc)) {
+	case UCALL_SYNC:
+		TEST_ASSERT_EQ(uc.args[1], op);
+		break;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
+}
+
+struct stats {
+	uint64_t splits, merges, vmemmap_restores, vmemmap_optimizes, dissolves;
+};
+
+static void read_stats(struct stats *s)
+{
+	const struct {
+		const char *name;
+		uint64_t *val;
+	} fields[] = {
+		{ "splits", &s->splits },
+		{ "merges", &s->merges },
+		{ "vmemmap_restores", &s->vmemmap_restores },
+		{ "vmemmap_optimizes", &s->vmemmap_optimizes },
+		{ "dissolves", &s->dissolves },
+	};
+	FILE *f = fopen(STATS, "r");
+	int i, found = 0;
+	char name[64];
+	uint64_t val;
+
+	TEST_ASSERT(f, "open " STATS);
+	while (fscanf(f, "%63s %lu", name, &val) == 2) {
+		for (i = 0; i < ARRAY_SIZE(fields); i++) {
+			if (!strcmp(name, fields[i].name)) {
+				*fields[i].val = val;
+				found++;
+			}
+		}
+	}
+	fclose(f);
+	TEST_ASSERT_EQ(found, ARRAY_SIZE(fields));
+}
+
+static void assert_stats(const struct stats *before, uint64_t splits, uint64_t merges,
+			 const char *when)
+{
+	struct stats s;
+
+	read_stats(&s);
+	/* The pools are optimized (HVO on): each split restores, each merge redoes. */
+	TEST_ASSERT(s.splits - before->splits == splits &&
+		    s.vmemmap_restores - before->vmemmap_restores == splits &&
+		    s.merges - before->merges == merges &&
+		    s.vmemmap_optimizes - before->vmemmap_optimizes == merges,
+		    "%s: splits %lu restores %lu merges %lu optimizes %lu, want %lu %lu %lu %lu",
+		    when, s.splits - before->splits,
+		    s.vmemmap_restores - before->vmemmap_restores,
+		    s.merges - before->merges,
+		    s.vmemmap_optimizes - before->vmemmap_optimizes,
+		    splits, splits, merges, merges);
+}
+
+static uint64_t read_u64(const char *path)
+{
+	uint64_t val;
+	FILE *f = fopen(path, "r");
+
+	TEST_ASSERT(f, "open %s", path);
+	TEST_ASSERT(fscanf(f, "%lu", &val) == 1, "read %s", path);
+	fclose(f);
+	return val;
+}
+
+static void write_u64(const char *path, uint64_t val)
+{
+	FILE *f = fopen(path, "w");
+
+	TEST_ASSERT(f, "open %s", path);
+	TEST_ASSERT(fprintf(f, "%lu", val) > 0 && !fclose(f), "write %lu to %s", val, path);
+}
+
+struct pool {
+	uint64_t total, free, resv;
+};
+
+static void read_pool(struct pool *p)
+{
+	p->total = read_u64(POOL "nr_hugepages");
+	p->free = read_u64(POOL "free_hugepages");
+	p->resv = read_u64(POOL "resv_hugepages");
+}
+
+static void assert_pool(const struct pool *want, const char *when)
+{
+	struct pool p;
+
+	read_pool(&p);
+	TEST_ASSERT(p.total == want->total && p.free == want->free && p.resv == want->resv,
+		    "2M pool %s: total/free/rsvd %lu/%lu/%lu, want %lu/%lu/%lu", when,
+		    p.total, p.free, p.resv, want->total, want->free, want->resv);
+}
+
+/* A fault on a private page raises SIGBUS, which MADV_POPULATE_READ reports as EFAULT. */
+static bool host_can_fault(struct test *t, uint64_t page)
+{
+	if (!madvise(t->mem + page * 4096, 4096, MADV_POPULATE_READ))
+		return true;
+	TEST_ASSERT_EQ(errno, EFAULT);
+	return false;
+}
+
+/* Every page as expected: through the host mapping if shared, and by the guest. */
+static void check_all(struct test *t, const char *when)
+{
+	uint64_t page;
+
+	for (page = 0; page < NR_PAGES; page++) {
+		uint64_t *p = (uint64_t *)(t->mem + page * 4096);
+
+		TEST_ASSERT(host_can_fault(t, page) == t->shared[page],
+			    "%s: page %lu should be %s", when, page,
+			    t->shared[page] ? "shared" : "private");
+		if (t->shared[page])
+			TEST_ASSERT(p[0] == word(seeds[page], page) &&
+				    p[511] == ~word(seeds[page], page),
+				    "%s: page %lu holds 0x%lx", when, page, p[0]);
+	}
+	guest_do(t, OP_CHECK, 0, NR_PAGES);
+}
+
+static void convert(struct test *t, uint64_t first, uint64_t nr, bool shared)
+{
+	uint64_t page;
+	int r;
+
+	r = __gmem_set_memory_attributes2(t->fd, first * 4096, nr * 4096,
+					  shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
+	TEST_ASSERT(!r, "converting pages %lu+%lu to %s: %s", first, nr,
+		    shared ? "shared" : "private", strerror(errno));
+	for (page = first; page < first + nr; page++)
+		t->shared[page] = shared;
+}
+
+/* The host writes new words into shared pages. */
+static void host_write(struct test *t, uint64_t first, uint64_t nr, uint8_t seed)
+{
+	uint64_t page;
+
+	for (page = first; page < first + nr; page++) {
+		uint64_t *p = (uint64_t *)(t->mem + page * 4096);
+
+		seeds[page] = seed;
+		p[0] = word(seed, page);
+		p[511] = ~word(seed, page);
+	}
+}
+
+/*
+ * A VM whose memslot is the whole file, bound at a 2M-aligned gfn with a
+ * 2M-aligned mapping of the file as its shared side.
+ */
+static void test_create(struct test *t, uint64_t flags)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	void *aligned;
+
+	memset(t, 0, sizeof(*t));
+	memset(seeds, 0, sizeof(seeds));
+	t->vm = vm_create_shape_with_one_vcpu(shape, &t->vcpu, guest_code);
+	t->fd = vm_create_guest_memfd_hugetlb(t->vm, NR_HUGE * HUGE,
+					      GUEST_MEMFD_FLAG_MMAP | flags, HUGE_SHIFT);
+	t->reserved = mmap(NULL, (NR_HUGE + 1) * HUGE, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	TEST_ASSERT(t->reserved != MAP_FAILED, "mmap");
+	aligned = (void *)align_up((uint64_t)t->reserved, HUGE);
+	t->mem = mmap(aligned, NR_HUGE * HUGE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_FIXED, t->fd, 0);
+	TEST_ASSERT(t->mem == aligned, "mmap of the guest_memfd");
+	vm_set_user_memory_region2(t->vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
+				   NR_HUGE * HUGE, t->mem, t->fd, 0);
+	virt_map_level(t->vm, GMEM_GPA, GMEM_GPA, NR_HUGE * HUGE, PG_LEVEL_2M);
+	if (flags & GUEST_MEMFD_FLAG_INIT_SHARED)
+		memset(t->shared, true, sizeof(t->shared));
+}
+
+static void test_destroy(struct test *t)
+{
+	kvm_vm_free(t->vm);
+	munmap(t->reserved, (NR_HUGE + 1) * HUGE);
+	close(t->fd);
+}
+
+/* Huge pages that [first, first + nr) touches. */
+static uint64_t huge_pages(uint64_t first, uint64_t nr)
+{
+	return (first + nr - 1) / PAGES_PER_HUGE - first / PAGES_PER_HUGE + 1;
+}
+
+static void test_matrix(void)
+{
+	const struct {
+		uint64_t first, nr;
+		const char *what;
+	} cases[] = {
+		{ 0, PAGES_PER_HUGE, "a whole huge page" },
+		{ 0, 1, "its first 4K page" },
+		{ PAGES_PER_HUGE / 2, 1, "a 4K page in its middle" },
+		{ PAGES_PER_HUGE - 1, 1, "its last 4K page" },
+		{ PAGES_PER_HUGE - 2, 4, "4 pages straddling two huge pages" },
+		{ PAGES_PER_HUGE + 7, 100, "100 pages inside the second huge page" },
+	};
+	uint64_t pages_2m, n;
+	struct stats stats;
+	struct pool pool;
+	struct test t;
+	int i;
+
+	test_create(&t, 0);
+
+	/* All private: the guest writes everything, KVM maps it 2M. */
+	memset(seeds, 1, sizeof(seeds));
+	pages_2m = vm_get_stat(t.vm, "pages_2m");
+	guest_do(&t, OP_WRITE, 0, NR_PAGES);
+	TEST_ASSERT_EQ(vm_get_stat(t.vm, "pages_2m") - pages_2m, NR_HUGE);
+	pages_2m = vm_get_stat(t.vm, "pages_2m");
+	check_all(&t, "at the start");
+	read_pool(&pool);
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint64_t first = cases[i].first, nr = cases[i].nr;
+		char when[128];
+
+		n = huge_pages(first, nr);
+		read_stats(&stats);
+
+		convert(&t, first, nr, true);
+		snprintf(when, sizeof(when), "%s made shared", cases[i].what);
+		assert_stats(&stats, n, 0, when);
+		check_all(&t, when);
+		/* Split: what the guest touched again is mapped 4K. */
+		TEST_ASSERT(pages_2m - vm_get_stat(t.vm, "pages_2m") == n,
+			    "%s: pages_2m %lu, want %lu", when,
+			    vm_get_stat(t.vm, "pages_2m"), pages_2m - n);
+
+		host_write(&t, first, nr, 2 + i);
+		snprintf(when, sizeof(when), "%s written by the host", cases[i].what);
+		check_all(&t, when);
+
+		convert(&t, first, nr, false);
+		snprintf(when, sizeof(when), "%s made private again", cases[i].what);
+		assert_stats(&stats, n, n, when);
+		/* The guest's first fault in the range maps the merged page 2M again. */
+		guest_do(&t, OP_CHECK, first, nr);
+		check_all(&t, when);
+		TEST_ASSERT(vm_get_stat(t.vm, "pages_2m") == pages_2m,
+			    "%s: pages_2m %lu, want %lu", when,
+			    vm_get_stat(t.vm, "pages_2m"), pages_2m);
+		assert_pool(&pool, when);
+	}
+
+	/* The guest writes to a converted page, the host reads it. */
+	read_stats(&stats);
+	seeds[3] = 0x77;
+	guest_do(&t, OP_WRITE, 3, 1);
+	convert(&t, 3, 1, true);
+	check_all(&t, "after the guest wrote page 3 and it was made shared");
+	convert(&t, 3, 1, false);
+	assert_stats(&stats, 1, 1, "page 3 round trip");
+
+	test_destroy(&t);
+}
+
+/* Shared at creation: the first fault splits; all private merges. */
+static void test_init_shared(void)
+{
+	struct stats stats;
+	uint64_t pages_2m;
+	struct test t;
+
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	read_stats(&stats);
+	host_write(&t, 0, 1, 9);
+	assert_stats(&stats, 1, 0, "after the host wrote a shared page");
+	host_write(&t, 0, NR_PAGES, 9);
+	assert_stats(&stats, NR_HUGE, 0, "after the host wrote the shared file");
+	check_all(&t, "after the host wrote the shared file");
+
+	convert(&t, 0, PAGES_PER_HUGE, false);
+	assert_stats(&stats, NR_HUGE, 1, "after a huge page was made private");
+	pages_2m = vm_get_stat(t.vm, "pages_2m");
+	check_all(&t, "after the huge page was made private");
+	TEST_ASSERT_EQ(vm_get_stat(t.vm, "pages_2m") - pages_2m, 1);
+
+	test_destroy(&t);
+}
+
+/* A held 4K page stops the merge before anything changes. */
+static void test_held_page(void)
+{
+	const uint64_t held = PAGES_PER_HUGE + 5;
+	struct iovec iov;
+	uint64_t error_offset = 0;
+	struct stats stats;
+	size_t total;
+	char buf[64];
+	int pipefd[2];
+	struct test t;
+	ssize_t n;
+	int r;
+
+	test_create(&t, 0);
+	memset(seeds, 3, sizeof(seeds));
+	guest_do(&t, OP_WRITE, 0, NR_PAGES);
+	convert(&t, PAGES_PER_HUGE, PAGES_PER_HUGE, true);
+
+	iov.iov_base = t.mem + held * 4096;
+	iov.iov_len = 4096;
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	n = vmsplice(pipefd[1], &iov, 1, 0);
+	TEST_ASSERT_EQ(n, 4096);
+
+	read_stats(&stats);
+	r = __gmem_set_memory_attributes2(t.fd, 0, NR_PAGES * 4096,
+					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &error_offset);
+	TEST_ASSERT(r == -1 && errno == EAGAIN, "held page: want EAGAIN, got %d (%s)",
+		    r, strerror(errno));
+	TEST_ASSERT_EQ(error_offset, held * 4096);
+	assert_stats(&stats, 0, 0, "after EAGAIN");
+	check_all(&t, "after EAGAIN");
+
+	for (total = 0; total < 4096; total += n) {
+		n = read(pipefd[0], buf, sizeof(buf));
+		TEST_ASSERT(n > 0, "read from pipe");
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
+	convert(&t, 0, NR_PAGES, false);
+	assert_stats(&stats, 0, 1, "once the page was let go");
+	check_all(&t, "once the page was let go");
+
+	test_destroy(&t);
+}
+
+static uint64_t st_blocks(int fd)
+{
+	struct stat st;
+
+	TEST_ASSERT(!fstat(fd, &st), "fstat");
+	return st.st_blocks;
+}
+
+/* Punching a split huge page: in part zeroes, whole merges and frees. */
+static void test_punch(void)
+{
+	struct stats stats;
+	struct pool pool;
+	struct test t;
+
+	test_create(&t, 0);
+	memset(seeds, 4, sizeof(seeds));
+	guest_do(&t, OP_WRITE, 0, NR_PAGES);
+	convert(&t, 10, 1, true);
+	read_pool(&pool);
+	read_stats(&stats);
+
+	/* Pages 8-11, of which 10 is shared: zeroed, the huge page kept. */
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       8 * 4096, 4 * 4096), "punch part");
+	assert_pool(&pool, "after a partial punch of a split page");
+	assert_stats(&stats, 0, 0, "after a partial punch of a split page");
+	TEST_ASSERT_EQ(((uint64_t *)t.mem)[10 * 512], 0);
+	guest_do(&t, OP_CHECK_ZERO, 8, 4);
+	guest_do(&t, OP_WRITE, 8, 4);
+	check_all(&t, "after a partial punch of a split page");
+
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       0, HUGE), "punch whole");
+	pool.free++;
+	pool.resv++;
+	assert_pool(&pool, "after punching a split page whole");
+	assert_stats(&stats, 0, 1, "after punching a split page whole");
+	TEST_ASSERT_EQ(st_blocks(t.fd), HUGE / 512);
+	/* The guest's words there are gone: the page comes back zeroed, split. */
+	TEST_ASSERT_EQ(((uint64_t *)t.mem)[10 * 512], 0);
+	assert_stats(&stats, 1, 1, "after the host faulted the punched page in again");
+	pool.free--;
+	pool.resv--;
+	assert_pool(&pool, "after the host faulted the punched page in again");
+
+	test_destroy(&t);
+}
+
+static void cg_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write '%s' to %s", val, path);
+	close(fd);
+}
+
+static void assert_cg(uint64_t current, uint64_t rsvd, const char *when)
+{
+	uint64_t c = read_u64(CGROUP "/hugetlb.2MB.current");
+	uint64_t r = read_u64(CGROUP "/hugetlb.2MB.rsvd.current");
+
+	TEST_ASSERT(c == current && r == rsvd,
+		    "hugetlb cgroup %s: current %lu rsvd.current %lu, want %lu and %lu",
+		    when, c, r, current, rsvd);
+}
+
+static void test_cgroup(void)
+{
+	char pid[32];
+	struct test t;
+
+	TEST_ASSERT(!mkdir(CGROUP, 0755) || errno == EEXIST, "mkdir " CGROUP);
+	cg_write(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	cg_write(CGROUP "/cgroup.procs", pid);
+
+	test_create(&t, 0);
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, NR_HUGE * HUGE), "fallocate");
+	assert_cg(NR_HUGE * HUGE, NR_HUGE * HUGE, "with the file allocated");
+	convert(&t, 1, 1, true);
+	assert_cg((NR_HUGE - 1) * HUGE, NR_HUGE * HUGE, "with a huge page split");
+	convert(&t, 1, 1, false);
+	assert_cg(NR_HUGE * HUGE, NR_HUGE * HUGE, "after the merge");
+	test_destroy(&t);
+	assert_cg(0, 0, "after close");
+
+	cg_write(CGROUP_ROOT "/cgroup.procs", pid);
+	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
+}
+
+/* Closed while a piece is held: that huge page leaves the pool. */
+static void test_close_held(void)
+{
+	struct iovec iov;
+	struct pool pool, want;
+	int pipefd[2];
+	struct test t;
+
+	read_pool(&pool);
+	test_create(&t, 0);
+	memset(seeds, 5, sizeof(seeds));
+	guest_do(&t, OP_WRITE, 0, NR_PAGES);
+	convert(&t, 3, 1, true);
+
+	iov.iov_base = t.mem + 3 * 4096;
+	iov.iov_len = 4096;
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	TEST_ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), 4096);
+
+	test_destroy(&t);
+	want = pool;
+	want.total--;
+	want.free--;
+	assert_pool(&want, "after closing a file with a held 4K page");
+
+	/* The piece goes to the page allocator with the pipe. */
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* Give the pool its page back, as an admin would. */
+	write_u64(POOL "nr_hugepages", pool.total);
+	assert_pool(&pool, "after the pool was grown back");
+}
+
+int main(int argc, char *argv[])
+{
+	struct stats before, after;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & HUGE);
+
+	read_stats(&before);
+	test_matrix();
+	test_init_shared();
+	test_held_page();
+	test_punch();
+	test_cgroup();
+	test_close_held();
+	read_stats(&after);
+	TEST_ASSERT_EQ(after.dissolves - before.dissolves, 1);
+	return 0;
+}
