@@ -2,17 +2,17 @@
 /*
  * Cost of converting guest_memfd memory between private and shared in place
  * (KVM_SET_MEMORY_ATTRIBUTES2, PRESERVE), per range size, both ways, on 4K
- * pages and on 2M HugeTLB pages.
+ * pages and on 2M and 1G HugeTLB pages.
  *
  * For each backing and size a software-protected VM gets a guest_memfd
  * (MMAP, private at creation) bound to a memslot, allocated whole with
  * fallocate() (timed: "populate").  Then, several times, a range is
  * converted to shared (timed), written by the host (untimed), and
  * converted back to private (timed), which unmaps it from the host again,
- * as after a VMM wrote guest memory.  On 2M pages the conversion to shared
- * splits every huge page the range touches (undoing HVO), and the one back
- * merges them (redoing HVO).  No vCPU runs: the guest has no stage-2
- * mappings to zap.
+ * as after a VMM wrote guest memory.  On huge pages the conversion to
+ * shared splits every huge page the range touches (undoing HVO), and the
+ * one back merges them (redoing HVO).  No vCPU runs: the guest has no
+ * stage-2 mappings to zap.
  *
  * Output: a table, and "csv," lines (backing,size_bytes,what,reps,median_ns,
  * min_ns).  Times are CLOCK_MONOTONIC: under QEMU with -icount shift=0 they
@@ -125,10 +125,12 @@ static void report(const char *backing, uint64_t size, const char *what,
 static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 {
 	/* Enough work to measure: many small conversions, few big ones. */
-	int reps = size <= PAGE ? (huge_shift ? 64 : 256) : size <= (2ULL << 20) ? 32 : 3;
-	/* Small ranges live in a 2 MiB file, at a different offset each time. */
-	uint64_t file_size = size < (2ULL << 20) ? 2ULL << 20 : size;
-	const char *backing = huge_shift ? "2m" : "4k";
+	int reps = huge_shift == 30 ? (size < (1ULL << 30) ? 8 : 3) :
+		   size <= PAGE ? (huge_shift ? 64 : 256) : size <= (2ULL << 20) ? 32 : 3;
+	/* Small ranges live in a file of one huge page (2M for 4K pages). */
+	uint64_t min_file = huge_shift ? 1ULL << huge_shift : 2ULL << 20;
+	uint64_t file_size = size < min_file ? min_file : size;
+	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
 	struct stat_line populate = {}, to_private = {}, to_shared = {};
 	struct kvm_create_guest_memfd gmem = {
 		.size = file_size,
@@ -193,6 +195,8 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 int main(int argc, char *argv[])
 {
 	static const char * const defaults[] = { "4K", "2M", "1G" };
+	unsigned int shift;
+	long long sizes;
 	int kvm, i;
 
 	kvm = open("/dev/kvm", O_RDWR);
@@ -211,13 +215,16 @@ int main(int argc, char *argv[])
 	if (argc == 1)
 		for (i = 0; i < 3; i++)
 			bench_size(kvm, parse_size(defaults[i]), 0);
-	/* 2M HugeTLB pages, where the host has a pool: split and merge. */
-	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & (1ULL << 21)) {
+	/* HugeTLB pages, where the host has pools: split and merge. */
+	sizes = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
+	for (shift = 21; shift <= 30; shift += 9) {
+		if (sizes <= 0 || !(sizes & (1LL << shift)))
+			continue;
 		for (i = 1; i < argc; i++)
-			bench_size(kvm, parse_size(argv[i]), 21);
+			bench_size(kvm, parse_size(argv[i]), shift);
 		if (argc == 1)
 			for (i = 0; i < 3; i++)
-				bench_size(kvm, parse_size(defaults[i]), 21);
+				bench_size(kvm, parse_size(defaults[i]), shift);
 	}
 	return 0;
 }

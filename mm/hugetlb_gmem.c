@@ -111,19 +111,6 @@ unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg)
 EXPORT_SYMBOL_GPL(hugetlb_gmem_order);
 
 /**
- * hugetlb_gmem_can_split - whether a file's huge pages can be split
- * @hg:	the file's reservation.
- *
- * One xas_split_alloc() reaches two levels of the page cache xarray, 2M to
- * 4K; 1G to 4K needs three.
- */
-bool hugetlb_gmem_can_split(const struct hugetlb_gmem *hg)
-{
-	return huge_page_order(hg->h) < 2 * XA_CHUNK_SHIFT;
-}
-EXPORT_SYMBOL_GPL(hugetlb_gmem_can_split);
-
-/**
  * hugetlb_gmem_reserve - reserve the huge pages of a file from their pool
  * @page_shift:	log2 of the huge page size.
  * @size:	the file's size, a nonzero multiple of the huge page size.
@@ -234,6 +221,9 @@ static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode
 	spin_unlock(&inode->i_lock);
 }
 
+/* Pages handled per hold of the page cache lock in splits and merges. */
+#define HUGETLB_GMEM_BATCH	512
+
 /* Turn page @i of a huge folio into an order-0 page cache folio. */
 static void hugetlb_gmem_make_piece(struct folio *folio, long i)
 {
@@ -255,6 +245,59 @@ static void hugetlb_gmem_make_piece(struct folio *folio, long i)
 	set_page_count(page, 1);
 }
 
+/*
+ * The page cache splits a multi-index entry one level of its xarray at a
+ * time: the entry's order down to the next multiple of XA_CHUNK_SHIFT, then
+ * each of those entries down a level more, until order 0 (2M: 9 -> 6 -> 0;
+ * 1G: 18 -> 12 -> 6 -> 0).  Each split of an entry of order @order into
+ * entries of order hugetlb_gmem_split_order(@order) takes new nodes whose
+ * slots all point at the folio: alike, so they are all allocated up front
+ * on one list (8 nodes for 2M, 1 + 64 + 4096 for 1G).
+ */
+static unsigned int hugetlb_gmem_split_order(unsigned int order)
+{
+	return rounddown(order - 1, XA_CHUNK_SHIFT);
+}
+
+static int hugetlb_gmem_split_alloc(struct xa_state *xas, struct folio *folio)
+{
+	unsigned int order = folio_order(folio), from, to;
+	unsigned long i;
+
+	for (from = order; from; from = to) {
+		to = hugetlb_gmem_split_order(from);
+		xas_set_order(xas, folio->index, to);
+		for (i = 0; i < 1UL << (order - from); i++) {
+			xas_split_alloc(xas, folio, from, GFP_KERNEL);
+			if (xas_error(xas))
+				return xas_error(xas);
+			cond_resched();
+		}
+	}
+	return 0;
+}
+
+/* With the nodes hugetlb_gmem_split_alloc() put on @nodes' list. */
+static void hugetlb_gmem_split_entries(struct xa_state *nodes,
+				       struct folio *folio)
+{
+	struct address_space *mapping = folio->mapping;
+	unsigned int order = folio_order(folio), from, to;
+	unsigned long i;
+
+	for (from = order; from; from = to) {
+		to = hugetlb_gmem_split_order(from);
+		for (i = 0; i < 1UL << (order - from); i++) {
+			pgoff_t index = folio->index + (i << from);
+			XA_STATE_ORDER(xas, &mapping->i_pages, index, to);
+
+			xas.xa_alloc = nodes->xa_alloc;
+			xas_split(&xas, folio, from);
+			nodes->xa_alloc = xas.xa_alloc;
+		}
+	}
+}
+
 /**
  * hugetlb_gmem_split_prepare - allocate what splitting a huge folio takes
  * @hg:		the file's reservation.
@@ -262,23 +305,19 @@ static void hugetlb_gmem_make_piece(struct folio *folio, long i)
  * @refs:	the references to @folio the caller holds.
  * @sp:		gets what the commit needs.
  *
- * The page cache xarray nodes for 4K entries (8 for 2M), and the vmemmap
- * pages that undoing HVO maps (7 for 2M).  The caller holds the mapping's
- * invalidate_lock for write.
+ * The page cache xarray nodes for 4K entries (8 for 2M, 4161 for 1G), and
+ * the vmemmap pages that undoing HVO maps (7 for 2M, 4095 for 1G).  The
+ * caller holds the mapping's invalidate_lock for write.
  *
  * Return: %0; -EAGAIN when someone else holds @folio; -EHWPOISON when part
- * of it is poisoned; -EOPNOTSUPP for 1G (see hugetlb_gmem_can_split());
- * -ENOMEM.  Nothing is kept on error.
+ * of it is poisoned; -ENOMEM.  Nothing is kept on error.
  */
 int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 			       int refs, struct hugetlb_gmem_split *sp)
 {
 	struct address_space *mapping = folio->mapping;
-	unsigned int order = folio_order(folio);
 	int err;
 
-	if (!hugetlb_gmem_can_split(hg))
-		return -EOPNOTSUPP;
 	/* hugetlb keeps the poisoned pages on a list in the folio. */
 	if (folio_test_hwpoison(folio))
 		return -EHWPOISON;
@@ -289,10 +328,11 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	sp->refs = refs;
 	INIT_LIST_HEAD(&sp->vmemmap_pages);
 	sp->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, folio->index, 0, 0);
-	xas_split_alloc(&sp->xas, folio, order, GFP_KERNEL);
-	err = xas_error(&sp->xas);
-	if (err)
+	err = hugetlb_gmem_split_alloc(&sp->xas, folio);
+	if (err) {
+		xas_destroy(&sp->xas);
 		return err;
+	}
 
 	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
 	if (err) {
@@ -343,10 +383,9 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	while (!folio_ref_freeze(folio, nr + sp->refs))
 		cond_resched();
 
-	xas_lock_irq(&sp->xas);
-	xas_reset(&sp->xas);
+	xas_lock_irq(&xas);
 	/* With the prepared nodes: every 4K entry points at the head. */
-	xas_split(&sp->xas, folio, folio_order(folio));
+	hugetlb_gmem_split_entries(&sp->xas, folio);
 
 	spin_lock(&hugetlb_lock);
 	hugetlb_cgroup_uncharge_folio(hstate_index(h), nr, folio);
@@ -356,16 +395,26 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	__folio_clear_hugetlb(folio);
 	spin_unlock(&hugetlb_lock);
 
+	/*
+	 * The lock is dropped now and then (1G has 262144 pages): lookups
+	 * meanwhile find the frozen head, and retry, or a piece, which is
+	 * ready.  Only invalidate_lock holders change the page cache.
+	 */
 	for (i = 1; i < nr; i++) {
 		hugetlb_gmem_make_piece(folio, i);
 		xas_set(&xas, index + i);
 		xas_store(&xas, folio_page(folio, i));
+		if (!(i % HUGETLB_GMEM_BATCH)) {
+			xas_unlock_irq(&xas);
+			cond_resched();
+			xas_lock_irq(&xas);
+		}
 	}
 	__ClearPageHead(&folio->page);
 	INIT_LIST_HEAD(&folio->lru);
 	/* Not counted while they were a hugetlb folio. */
 	__mod_node_page_state(folio_pgdat(folio), NR_FILE_PAGES, nr);
-	xas_unlock_irq(&sp->xas);
+	xas_unlock_irq(&xas);
 
 	atomic_long_inc(&hugetlb_gmem_stats.splits);
 	/* The page cache's, and the caller's. */
@@ -433,11 +482,14 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(&mapping->i_pages, index);
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
 		while (!page_ref_freeze(head + i, 1))
 			cond_resched();
+		if (!(i % HUGETLB_GMEM_BATCH))
+			cond_resched();
+	}
 
-	xas_lock_irq(&xas);
+	/* Frozen: lookups that find a piece retry until the store below. */
 	head->flags &= ~PAGE_FLAGS_CHECK_AT_PREP | BIT(PG_uptodate) |
 		       BIT(PG_dirty);
 	__SetPageHead(head);
@@ -447,9 +499,13 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 		page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
 		atomic_set(&page->_mapcount, -1);
 		prep_compound_tail(head, i);
+		if (!(i % HUGETLB_GMEM_BATCH))
+			cond_resched();
 	}
 	prep_compound_head(head, order);
 	folio = page_folio(head);
+
+	xas_lock_irq(&xas);
 
 	spin_lock(&hugetlb_lock);
 	__folio_set_hugetlb(folio);

@@ -56,7 +56,6 @@ static inline void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg)
 #endif
 
 unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg);
-bool hugetlb_gmem_can_split(const struct hugetlb_gmem *hg);
 struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 				     struct address_space *mapping,
 				     pgoff_t index, bool split);

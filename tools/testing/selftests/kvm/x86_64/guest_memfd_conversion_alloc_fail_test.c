@@ -14,7 +14,11 @@
  *   slab or page allocation was even tried.
  *
  * With -H the file is one 2M HugeTLB page, so the conversions also split it
- * (xarray nodes, vmemmap pages) and merge it back.
+ * (xarray nodes, vmemmap pages) and merge it back.  With -G it is one 1G
+ * page, of which the test uses the first 512 4K pages (what it calls the
+ * whole file); the rest is made private once, at the start, so that the
+ * page merges when those 512 are all private.  A 1G split takes about 8300
+ * allocations: past the 32nd, one in 331 is failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +34,7 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
-/* 4K pages of the file: 16, or one 2M HugeTLB page with -H. */
+/* 4K pages the test uses: 16, or 512 with -H and -G. */
 #define MAX_PAGES	512
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
@@ -40,7 +44,9 @@
 
 static size_t page_size;
 static uint64_t nr_pages = 16;
-static bool hugetlb;
+/* 4K pages of the file; log2 of its HugeTLB page size, or 0. */
+static uint64_t file_pages = 16;
+static unsigned int huge_shift;
 static char *mem;
 static int gmem_fd;
 /*
@@ -336,7 +342,8 @@ static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
 		memcpy(saved, state, sizeof(state));
 		optional = 0;
 
-		for (n = 1; ; n++) {
+		/* On a 1G page, past the 32nd allocation one in 331 (see the top). */
+		for (n = 1; ; n += huge_shift == 30 && n >= 32 ? 331 : 1) {
 			snprintf(buf, sizeof(buf), "%d", n);
 			TEST_ASSERT_EQ(pwrite(nth_fd, buf, strlen(buf), 0), strlen(buf));
 			r = do_convert(&conversions[c]);
@@ -369,7 +376,7 @@ static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
 			restore(saved);
 		}
 		pr_info("%s: %d allocation(s) before the point of no return, %d of them optional\n",
-			conversions[c].what, n - 1, optional);
+			conversions[c].what, n - left, optional);
 	}
 	/* The maple tree needs nodes to split a range: some must have failed. */
 	TEST_ASSERT(failed > 0, "no conversion allocated anything");
@@ -410,9 +417,9 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 	 */
 	page = times_left("fail_page_alloc");
 	slab = times_left("failslab");
-	if (hugetlb) {
+	if (huge_shift) {
 		TEST_ASSERT(!fallocate(gmem_fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-				       0, nr_pages * page_size), "punch hole");
+				       0, file_pages * page_size), "punch hole");
 		for (c = 0; c < nr_pages; c++)
 			state[c].zeroed = true;
 	} else {
@@ -426,7 +433,7 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 	TEST_ASSERT_EQ(write(fd, "0", 1), 1);
 	close(fd);
 	TEST_ASSERT(r == -1 && errno == ENOMEM, "fault with every allocation failing: want ENOMEM");
-	if (hugetlb)
+	if (huge_shift)
 		TEST_ASSERT(times_left("fail_page_alloc") < page || times_left("failslab") < slab,
 			    "fault injection did not count the failure");
 	else
@@ -461,16 +468,23 @@ int main(int argc, char *argv[])
 	int status, opt;
 	pid_t child;
 
-	while ((opt = getopt(argc, argv, "H")) != -1) {
+	while ((opt = getopt(argc, argv, "HG")) != -1) {
 		switch (opt) {
 		case 'H':
-			hugetlb = true;
-			nr_pages = MAX_PAGES;
+			huge_shift = 21;
+			break;
+		case 'G':
+			huge_shift = 30;
 			break;
 		default:
-			printf("usage: %s [-H]\n  -H: on one 2M HugeTLB page\n", argv[0]);
+			printf("usage: %s [-H|-G]\n  -H: on one 2M HugeTLB page\n"
+			       "  -G: on one 1G HugeTLB page\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
+	}
+	if (huge_shift) {
+		nr_pages = MAX_PAGES;
+		file_pages = (1ULL << huge_shift) / PAGE_SIZE;
 	}
 	set_conversions();
 
@@ -499,11 +513,15 @@ int main(int argc, char *argv[])
 	}
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
-	if (hugetlb) {
+	if (huge_shift) {
 		gmem_fd = vm_create_guest_memfd_hugetlb_in_place(vm, GMEM_SLOT, GMEM_GPA,
-								 nr_pages * page_size,
+								 file_pages * page_size,
 								 GUEST_MEMFD_FLAG_INIT_SHARED,
-								 21, (void **)&mem);
+								 huge_shift, (void **)&mem);
+		if (file_pages > nr_pages)
+			gmem_set_memory_attributes2(gmem_fd, nr_pages * page_size,
+						    (file_pages - nr_pages) * page_size,
+						    KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
 	} else {
 		gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA,
 							 nr_pages * page_size,
@@ -517,7 +535,7 @@ int main(int argc, char *argv[])
 	test_nothing_allocated_after_ponr(vcpu);
 
 	kvm_vm_free(vm);
-	munmap(mem, nr_pages * page_size);
+	munmap(mem, file_pages * page_size);
 	close(gmem_fd);
 	return 0;
 }

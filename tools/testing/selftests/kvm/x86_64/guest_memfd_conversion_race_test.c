@@ -17,7 +17,10 @@
  *
  * With -H the file is two 2M HugeTLB pages, so conversions split them and,
  * when a huge page becomes all private (one conversion in four asks for
- * that), merge them, while the vCPUs and host threads keep going.
+ * that), merge them, while the vCPUs and host threads keep going.  With -G
+ * it is one 1G page, of which the test uses the first 1024 4K pages; the
+ * rest is made private once, at the start, so that the page merges when
+ * those 1024 are all private.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -187,24 +190,32 @@ int main(int argc, char *argv[])
 	struct sigaction sa = { .sa_handler = sigbus_handler };
 	unsigned int seed = 1;
 	uint64_t nr_conversions = NR_CONVERSIONS;
-	uint64_t splits = 0, merges = 0;
-	bool hugetlb = false;
+	uint64_t splits = 0, merges = 0, file_pages;
+	unsigned int huge_shift = 0;
 	struct kvm_vm *vm;
 	uint64_t page, first, nr;
 	int i, r, opt;
 
-	while ((opt = getopt(argc, argv, "H")) != -1) {
+	while ((opt = getopt(argc, argv, "HG")) != -1) {
 		switch (opt) {
 		case 'H':
-			hugetlb = true;
-			nr_pages = MAX_PAGES;
-			/* Each split and merge waits for an RCU grace period. */
-			nr_conversions = NR_CONVERSIONS / 8;
+			huge_shift = 21;
+			break;
+		case 'G':
+			huge_shift = 30;
 			break;
 		default:
-			printf("usage: %s [-H]\n  -H: on two 2M HugeTLB pages\n", argv[0]);
+			printf("usage: %s [-H|-G]\n  -H: on two 2M HugeTLB pages\n"
+			       "  -G: on one 1G HugeTLB page\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
+	}
+	file_pages = nr_pages;
+	if (huge_shift) {
+		nr_pages = MAX_PAGES;
+		file_pages = max_t(uint64_t, nr_pages, (1ULL << huge_shift) / PAGE_SIZE);
+		/* Each split and merge waits for an RCU grace period. */
+		nr_conversions = NR_CONVERSIONS / (huge_shift == 30 ? 16 : 8);
 	}
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
@@ -215,11 +226,15 @@ int main(int argc, char *argv[])
 
 	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code, vcpus);
 
-	if (hugetlb) {
+	if (huge_shift) {
 		gmem_fd = vm_create_guest_memfd_hugetlb_in_place(vm, GMEM_SLOT, GMEM_GPA,
-								 nr_pages * page_size,
+								 file_pages * page_size,
 								 GUEST_MEMFD_FLAG_INIT_SHARED,
-								 21, (void **)&mem);
+								 huge_shift, (void **)&mem);
+		if (file_pages > nr_pages)
+			gmem_set_memory_attributes2(gmem_fd, nr_pages * page_size,
+						    (file_pages - nr_pages) * page_size,
+						    KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
 	} else {
 		gmem_fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA,
 							 nr_pages * page_size,
@@ -229,7 +244,7 @@ int main(int argc, char *argv[])
 	virt_map(vm, GMEM_GPA, GMEM_GPA, nr_pages);
 	sync_global_to_guest(vm, nr_pages);
 
-	if (hugetlb) {
+	if (huge_shift) {
 		splits = hugetlb_gmem_stat("splits");
 		merges = hugetlb_gmem_stat("merges");
 	}
@@ -248,11 +263,11 @@ int main(int argc, char *argv[])
 
 		first = rand_r(&seed) % nr_pages;
 		nr = 1 + rand_r(&seed) % (nr_pages - first);
-		/* A whole huge page to private: merged. */
-		if (hugetlb && !(rand_r(&seed) & 3)) {
+		/* A whole huge page (all of the pages used, for 1G) to private: merged. */
+		if (huge_shift && !(rand_r(&seed) & 3)) {
 			to_private = true;
-			first = rand_r(&seed) & 1 ? 0 : HUGE_PAGES;
-			nr = HUGE_PAGES;
+			first = huge_shift == 21 && rand_r(&seed) & 1 ? HUGE_PAGES : 0;
+			nr = huge_shift == 21 ? HUGE_PAGES : nr_pages;
 		}
 		r = __gmem_set_memory_attributes2(gmem_fd, first * page_size, nr * page_size,
 						  to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
@@ -274,7 +289,7 @@ int main(int argc, char *argv[])
 
 	pr_info("%lu to private, %lu to shared, %lu EAGAIN\n",
 		conversions[1], conversions[0], eagain);
-	if (hugetlb) {
+	if (huge_shift) {
 		splits = hugetlb_gmem_stat("splits") - splits;
 		merges = hugetlb_gmem_stat("merges") - merges;
 		pr_info("%lu huge page splits, %lu merges\n", splits, merges);
@@ -309,7 +324,7 @@ int main(int argc, char *argv[])
 		    strerror(errno), page);
 
 	kvm_vm_free(vm);
-	munmap(mem, nr_pages * page_size);
+	munmap(mem, file_pages * page_size);
 	close(gmem_fd);
 	return 0;
 }

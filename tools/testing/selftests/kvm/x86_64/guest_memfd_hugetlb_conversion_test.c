@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * In-place conversion of a guest_memfd backed by 2M HugeTLB pages, with a
- * guest running on it:
+ * In-place conversion of a guest_memfd backed by HugeTLB pages (2M, or 1G
+ * with -p 30), with a guest running on it:
  *
  *  - the conversion matrix: a whole huge page, one 4K page at its start,
  *    middle and end, and a range straddling two huge pages, each to shared
@@ -21,11 +21,17 @@
  *    with the merge, while its reservation counter covers it throughout;
  *  - a file closed while a 4K page of a split huge page is still held: the
  *    huge page leaves the pool (its pieces go to the page allocator when
- *    let go), and everything else goes back.
+ *    let go), and everything else goes back.  2M only: the test grows the
+ *    pool back afterwards, which 1G pages cannot be counted on for.
+ *
+ * With 1G pages (262144 4K pages each) the host and the guest use a fixed
+ * sample of the pages: the first 112 of each huge page (where the ranges
+ * converted start and end), the middle and last few, and one in 4096.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -38,39 +44,62 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
-#define HUGE_SHIFT	21
-#define HUGE		BIT_ULL(HUGE_SHIFT)
 #define NR_HUGE		2
-#define PAGES_PER_HUGE	(HUGE / 4096)
-#define NR_PAGES	(NR_HUGE * PAGES_PER_HUGE)
+#define MAX_PAGES	(NR_HUGE * (SZ_1G / 4096))
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
+#define SEEDS_GPA	BIT_ULL(34)
+#define SEEDS_SLOT	11
 #define STATS		"/sys/kernel/debug/hugetlb_gmem/stats"
-#define POOL		"/sys/kernel/mm/hugepages/hugepages-2048kB/"
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_conversion_test"
+
+static unsigned int huge_shift = 21;
+static uint64_t huge, pages_per_huge, nr_pages;
+/* /sys/kernel/mm/hugepages/hugepages-<size>kB/, hugetlb.<size>, pages_<size> */
+static char pool_dir[64], cg_size[8], level_stat[16];
 
 enum { OP_WRITE = 1, OP_CHECK, OP_CHECK_ZERO };
 
 /* What the guest does next; synced to it before each run. */
 static struct {
 	uint64_t op, first, nr;
+	/* For checked(): 4K pages per huge page. */
+	uint64_t pages_per_huge;
 } cmd;
-/* The seed each page's words were last written with; synced too. */
-static uint8_t seeds[NR_PAGES];
+/*
+ * The seed each page's words were last written with.  The guest reads a
+ * copy in memory of its own at SEEDS_GPA: as a global it would be part of
+ * the program image, which must fit the VM's first memslot.
+ */
+static uint8_t *seeds;
 
 static uint64_t word(uint8_t seed, uint64_t page)
 {
 	return (seed * 0x9e3779b97f4a7c15ull) ^ page;
 }
 
+/* Every page of a 2M page; a sample of a 1G page (see the top). */
+static bool checked(uint64_t page)
+{
+	uint64_t n = cmd.pages_per_huge, off = page % n;
+
+	return n <= 512 || off < 112 || off >= n - 8 ||
+	       (off >= n / 2 - 8 && off < n / 2 + 8) || !(off % 4096);
+}
+
 static void guest_code(void)
 {
+	const uint8_t *seeds = (const uint8_t *)SEEDS_GPA;
+
 	for (;;) {
 		uint64_t page;
 
 		for (page = cmd.first; page < cmd.first + cmd.nr; page++) {
 			uint64_t *p = (uint64_t *)(GMEM_GPA + page * 4096);
+
+			if (!checked(page))
+				continue;
 
 			if (cmd.op == OP_WRITE) {
 				WRITE_ONCE(p[0], word(seeds[page], page));
@@ -93,9 +122,10 @@ struct test {
 	int fd;
 	char *mem;
 	void *reserved;
-	/* Expected, per page. */
-	bool shared[NR_PAGES];
 };
+
+/* Expected, per page, for the test in progress (host only: allocated). */
+static bool *shared;
 
 static void guest_do(struct test *t, uint64_t op, uint64_t first, uint64_t nr)
 {
@@ -104,8 +134,9 @@ static void guest_do(struct test *t, uint64_t op, uint64_t first, uint64_t nr)
 	cmd.op = op;
 	cmd.first = first;
 	cmd.nr = nr;
+	cmd.pages_per_huge = pages_per_huge;
 	sync_global_to_guest(t->vm, cmd);
-	sync_global_to_guest(t->vm, seeds);
+	memcpy(addr_gpa2hva(t->vm, SEEDS_GPA), seeds, MAX_PAGES);
 	vcpu_run(t->vcpu);
 	TEST_ASSERT_KVM_EXIT_REASON(t->vcpu, KVM_EXIT_IO);
 	switch (get_ucall(t->vcpu, &uc)) {
@@ -196,11 +227,19 @@ struct pool {
 	uint64_t total, free, resv;
 };
 
+static uint64_t read_pool_file(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s%s", pool_dir, name);
+	return read_u64(path);
+}
+
 static void read_pool(struct pool *p)
 {
-	p->total = read_u64(POOL "nr_hugepages");
-	p->free = read_u64(POOL "free_hugepages");
-	p->resv = read_u64(POOL "resv_hugepages");
+	p->total = read_pool_file("nr_hugepages");
+	p->free = read_pool_file("free_hugepages");
+	p->resv = read_pool_file("resv_hugepages");
 }
 
 static void assert_pool(const struct pool *want, const char *when)
@@ -209,7 +248,7 @@ static void assert_pool(const struct pool *want, const char *when)
 
 	read_pool(&p);
 	TEST_ASSERT(p.total == want->total && p.free == want->free && p.resv == want->resv,
-		    "2M pool %s: total/free/rsvd %lu/%lu/%lu, want %lu/%lu/%lu", when,
+		    "%s pool %s: total/free/rsvd %lu/%lu/%lu, want %lu/%lu/%lu", cg_size, when,
 		    p.total, p.free, p.resv, want->total, want->free, want->resv);
 }
 
@@ -227,32 +266,34 @@ static void check_all(struct test *t, const char *when)
 {
 	uint64_t page;
 
-	for (page = 0; page < NR_PAGES; page++) {
+	for (page = 0; page < nr_pages; page++) {
 		uint64_t *p = (uint64_t *)(t->mem + page * 4096);
 
-		TEST_ASSERT(host_can_fault(t, page) == t->shared[page],
+		if (!checked(page))
+			continue;
+		TEST_ASSERT(host_can_fault(t, page) == shared[page],
 			    "%s: page %lu should be %s", when, page,
-			    t->shared[page] ? "shared" : "private");
-		if (t->shared[page])
+			    shared[page] ? "shared" : "private");
+		if (shared[page])
 			TEST_ASSERT(p[0] == word(seeds[page], page) &&
 				    p[511] == ~word(seeds[page], page),
 				    "%s: page %lu holds 0x%lx", when, page, p[0]);
 	}
-	guest_do(t, OP_CHECK, 0, NR_PAGES);
+	guest_do(t, OP_CHECK, 0, nr_pages);
 }
 
-static void convert(struct test *t, uint64_t first, uint64_t nr, bool shared)
+static void convert(struct test *t, uint64_t first, uint64_t nr, bool to_shared)
 {
 	uint64_t page;
 	int r;
 
 	r = __gmem_set_memory_attributes2(t->fd, first * 4096, nr * 4096,
-					  shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
+					  to_shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
 					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
 	TEST_ASSERT(!r, "converting pages %lu+%lu to %s: %s", first, nr,
-		    shared ? "shared" : "private", strerror(errno));
+		    to_shared ? "shared" : "private", strerror(errno));
 	for (page = first; page < first + nr; page++)
-		t->shared[page] = shared;
+		shared[page] = to_shared;
 }
 
 /* The host writes new words into shared pages. */
@@ -263,6 +304,8 @@ static void host_write(struct test *t, uint64_t first, uint64_t nr, uint8_t seed
 	for (page = first; page < first + nr; page++) {
 		uint64_t *p = (uint64_t *)(t->mem + page * 4096);
 
+		if (!checked(page))
+			continue;
 		seeds[page] = seed;
 		p[0] = word(seed, page);
 		p[511] = ~word(seed, page);
@@ -282,35 +325,39 @@ static void test_create(struct test *t, uint64_t flags)
 	void *aligned;
 
 	memset(t, 0, sizeof(*t));
-	memset(seeds, 0, sizeof(seeds));
+	memset(seeds, 0, MAX_PAGES);
+	memset(shared, 0, MAX_PAGES);
 	t->vm = vm_create_shape_with_one_vcpu(shape, &t->vcpu, guest_code);
-	t->fd = vm_create_guest_memfd_hugetlb(t->vm, NR_HUGE * HUGE,
-					      GUEST_MEMFD_FLAG_MMAP | flags, HUGE_SHIFT);
-	t->reserved = mmap(NULL, (NR_HUGE + 1) * HUGE, PROT_NONE,
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, SEEDS_GPA, SEEDS_SLOT,
+				    MAX_PAGES / 4096, 0);
+	virt_map(t->vm, SEEDS_GPA, SEEDS_GPA, MAX_PAGES / 4096);
+	t->fd = vm_create_guest_memfd_hugetlb(t->vm, NR_HUGE * huge,
+					      GUEST_MEMFD_FLAG_MMAP | flags, huge_shift);
+	t->reserved = mmap(NULL, (NR_HUGE + 1) * huge, PROT_NONE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	TEST_ASSERT(t->reserved != MAP_FAILED, "mmap");
-	aligned = (void *)align_up((uint64_t)t->reserved, HUGE);
-	t->mem = mmap(aligned, NR_HUGE * HUGE, PROT_READ | PROT_WRITE,
+	aligned = (void *)align_up((uint64_t)t->reserved, huge);
+	t->mem = mmap(aligned, NR_HUGE * huge, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_FIXED, t->fd, 0);
 	TEST_ASSERT(t->mem == aligned, "mmap of the guest_memfd");
 	vm_set_user_memory_region2(t->vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
-				   NR_HUGE * HUGE, t->mem, t->fd, 0);
-	virt_map_level(t->vm, GMEM_GPA, GMEM_GPA, NR_HUGE * HUGE, PG_LEVEL_2M);
+				   NR_HUGE * huge, t->mem, t->fd, 0);
+	virt_map_level(t->vm, GMEM_GPA, GMEM_GPA, NR_HUGE * huge, PG_LEVEL_2M);
 	if (flags & GUEST_MEMFD_FLAG_INIT_SHARED)
-		memset(t->shared, true, sizeof(t->shared));
+		memset(shared, true, MAX_PAGES);
 }
 
 static void test_destroy(struct test *t)
 {
 	kvm_vm_free(t->vm);
-	munmap(t->reserved, (NR_HUGE + 1) * HUGE);
+	munmap(t->reserved, (NR_HUGE + 1) * huge);
 	close(t->fd);
 }
 
 /* Huge pages that [first, first + nr) touches. */
 static uint64_t huge_pages(uint64_t first, uint64_t nr)
 {
-	return (first + nr - 1) / PAGES_PER_HUGE - first / PAGES_PER_HUGE + 1;
+	return (first + nr - 1) / pages_per_huge - first / pages_per_huge + 1;
 }
 
 static void test_matrix(void)
@@ -319,12 +366,12 @@ static void test_matrix(void)
 		uint64_t first, nr;
 		const char *what;
 	} cases[] = {
-		{ 0, PAGES_PER_HUGE, "a whole huge page" },
+		{ 0, pages_per_huge, "a whole huge page" },
 		{ 0, 1, "its first 4K page" },
-		{ PAGES_PER_HUGE / 2, 1, "a 4K page in its middle" },
-		{ PAGES_PER_HUGE - 1, 1, "its last 4K page" },
-		{ PAGES_PER_HUGE - 2, 4, "4 pages straddling two huge pages" },
-		{ PAGES_PER_HUGE + 7, 100, "100 pages inside the second huge page" },
+		{ pages_per_huge / 2, 1, "a 4K page in its middle" },
+		{ pages_per_huge - 1, 1, "its last 4K page" },
+		{ pages_per_huge - 2, 4, "4 pages straddling two huge pages" },
+		{ pages_per_huge + 7, 100, "100 pages inside the second huge page" },
 	};
 	uint64_t pages_2m, n;
 	struct stats stats;
@@ -335,11 +382,11 @@ static void test_matrix(void)
 	test_create(&t, 0);
 
 	/* All private: the guest writes everything, KVM maps it 2M. */
-	memset(seeds, 1, sizeof(seeds));
-	pages_2m = vm_get_stat(t.vm, "pages_2m");
-	guest_do(&t, OP_WRITE, 0, NR_PAGES);
-	TEST_ASSERT_EQ(vm_get_stat(t.vm, "pages_2m") - pages_2m, NR_HUGE);
-	pages_2m = vm_get_stat(t.vm, "pages_2m");
+	memset(seeds, 1, MAX_PAGES);
+	pages_2m = vm_get_stat(t.vm, level_stat);
+	guest_do(&t, OP_WRITE, 0, nr_pages);
+	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, NR_HUGE);
+	pages_2m = vm_get_stat(t.vm, level_stat);
 	check_all(&t, "at the start");
 	read_pool(&pool);
 
@@ -355,9 +402,9 @@ static void test_matrix(void)
 		assert_stats(&stats, n, 0, when);
 		check_all(&t, when);
 		/* Split: what the guest touched again is mapped 4K. */
-		TEST_ASSERT(pages_2m - vm_get_stat(t.vm, "pages_2m") == n,
+		TEST_ASSERT(pages_2m - vm_get_stat(t.vm, level_stat) == n,
 			    "%s: pages_2m %lu, want %lu", when,
-			    vm_get_stat(t.vm, "pages_2m"), pages_2m - n);
+			    vm_get_stat(t.vm, level_stat), pages_2m - n);
 
 		host_write(&t, first, nr, 2 + i);
 		snprintf(when, sizeof(when), "%s written by the host", cases[i].what);
@@ -369,9 +416,9 @@ static void test_matrix(void)
 		/* The guest's first fault in the range maps the merged page 2M again. */
 		guest_do(&t, OP_CHECK, first, nr);
 		check_all(&t, when);
-		TEST_ASSERT(vm_get_stat(t.vm, "pages_2m") == pages_2m,
+		TEST_ASSERT(vm_get_stat(t.vm, level_stat) == pages_2m,
 			    "%s: pages_2m %lu, want %lu", when,
-			    vm_get_stat(t.vm, "pages_2m"), pages_2m);
+			    vm_get_stat(t.vm, level_stat), pages_2m);
 		assert_pool(&pool, when);
 	}
 
@@ -398,15 +445,15 @@ static void test_init_shared(void)
 	read_stats(&stats);
 	host_write(&t, 0, 1, 9);
 	assert_stats(&stats, 1, 0, "after the host wrote a shared page");
-	host_write(&t, 0, NR_PAGES, 9);
+	host_write(&t, 0, nr_pages, 9);
 	assert_stats(&stats, NR_HUGE, 0, "after the host wrote the shared file");
 	check_all(&t, "after the host wrote the shared file");
 
-	convert(&t, 0, PAGES_PER_HUGE, false);
+	convert(&t, 0, pages_per_huge, false);
 	assert_stats(&stats, NR_HUGE, 1, "after a huge page was made private");
-	pages_2m = vm_get_stat(t.vm, "pages_2m");
+	pages_2m = vm_get_stat(t.vm, level_stat);
 	check_all(&t, "after the huge page was made private");
-	TEST_ASSERT_EQ(vm_get_stat(t.vm, "pages_2m") - pages_2m, 1);
+	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, 1);
 
 	test_destroy(&t);
 }
@@ -414,7 +461,7 @@ static void test_init_shared(void)
 /* A held 4K page stops the merge before anything changes. */
 static void test_held_page(void)
 {
-	const uint64_t held = PAGES_PER_HUGE + 5;
+	const uint64_t held = pages_per_huge + 5;
 	struct iovec iov;
 	uint64_t error_offset = 0;
 	struct stats stats;
@@ -426,9 +473,9 @@ static void test_held_page(void)
 	int r;
 
 	test_create(&t, 0);
-	memset(seeds, 3, sizeof(seeds));
-	guest_do(&t, OP_WRITE, 0, NR_PAGES);
-	convert(&t, PAGES_PER_HUGE, PAGES_PER_HUGE, true);
+	memset(seeds, 3, MAX_PAGES);
+	guest_do(&t, OP_WRITE, 0, nr_pages);
+	convert(&t, pages_per_huge, pages_per_huge, true);
 
 	iov.iov_base = t.mem + held * 4096;
 	iov.iov_len = 4096;
@@ -437,7 +484,7 @@ static void test_held_page(void)
 	TEST_ASSERT_EQ(n, 4096);
 
 	read_stats(&stats);
-	r = __gmem_set_memory_attributes2(t.fd, 0, NR_PAGES * 4096,
+	r = __gmem_set_memory_attributes2(t.fd, 0, nr_pages * 4096,
 					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
 					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &error_offset);
 	TEST_ASSERT(r == -1 && errno == EAGAIN, "held page: want EAGAIN, got %d (%s)",
@@ -452,7 +499,7 @@ static void test_held_page(void)
 	}
 	close(pipefd[0]);
 	close(pipefd[1]);
-	convert(&t, 0, NR_PAGES, false);
+	convert(&t, 0, nr_pages, false);
 	assert_stats(&stats, 0, 1, "once the page was let go");
 	check_all(&t, "once the page was let go");
 
@@ -475,8 +522,8 @@ static void test_punch(void)
 	struct test t;
 
 	test_create(&t, 0);
-	memset(seeds, 4, sizeof(seeds));
-	guest_do(&t, OP_WRITE, 0, NR_PAGES);
+	memset(seeds, 4, MAX_PAGES);
+	guest_do(&t, OP_WRITE, 0, nr_pages);
 	convert(&t, 10, 1, true);
 	read_pool(&pool);
 	read_stats(&stats);
@@ -492,12 +539,12 @@ static void test_punch(void)
 	check_all(&t, "after a partial punch of a split page");
 
 	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-			       0, HUGE), "punch whole");
+			       0, huge), "punch whole");
 	pool.free++;
 	pool.resv++;
 	assert_pool(&pool, "after punching a split page whole");
 	assert_stats(&stats, 0, 1, "after punching a split page whole");
-	TEST_ASSERT_EQ(st_blocks(t.fd), HUGE / 512);
+	TEST_ASSERT_EQ(st_blocks(t.fd), huge / 512);
 	/* The guest's words there are gone: the page comes back zeroed, split. */
 	TEST_ASSERT_EQ(((uint64_t *)t.mem)[10 * 512], 0);
 	assert_stats(&stats, 1, 1, "after the host faulted the punched page in again");
@@ -519,8 +566,13 @@ static void cg_write(const char *path, const char *val)
 
 static void assert_cg(uint64_t current, uint64_t rsvd, const char *when)
 {
-	uint64_t c = read_u64(CGROUP "/hugetlb.2MB.current");
-	uint64_t r = read_u64(CGROUP "/hugetlb.2MB.rsvd.current");
+	char path[128];
+	uint64_t c, r;
+
+	snprintf(path, sizeof(path), CGROUP "/hugetlb.%s.current", cg_size);
+	c = read_u64(path);
+	snprintf(path, sizeof(path), CGROUP "/hugetlb.%s.rsvd.current", cg_size);
+	r = read_u64(path);
 
 	TEST_ASSERT(c == current && r == rsvd,
 		    "hugetlb cgroup %s: current %lu rsvd.current %lu, want %lu and %lu",
@@ -538,12 +590,12 @@ static void test_cgroup(void)
 	cg_write(CGROUP "/cgroup.procs", pid);
 
 	test_create(&t, 0);
-	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, NR_HUGE * HUGE), "fallocate");
-	assert_cg(NR_HUGE * HUGE, NR_HUGE * HUGE, "with the file allocated");
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, NR_HUGE * huge), "fallocate");
+	assert_cg(NR_HUGE * huge, NR_HUGE * huge, "with the file allocated");
 	convert(&t, 1, 1, true);
-	assert_cg((NR_HUGE - 1) * HUGE, NR_HUGE * HUGE, "with a huge page split");
+	assert_cg((NR_HUGE - 1) * huge, NR_HUGE * huge, "with a huge page split");
 	convert(&t, 1, 1, false);
-	assert_cg(NR_HUGE * HUGE, NR_HUGE * HUGE, "after the merge");
+	assert_cg(NR_HUGE * huge, NR_HUGE * huge, "after the merge");
 	test_destroy(&t);
 	assert_cg(0, 0, "after close");
 
@@ -556,13 +608,14 @@ static void test_close_held(void)
 {
 	struct iovec iov;
 	struct pool pool, want;
+	char path[128];
 	int pipefd[2];
 	struct test t;
 
 	read_pool(&pool);
 	test_create(&t, 0);
-	memset(seeds, 5, sizeof(seeds));
-	guest_do(&t, OP_WRITE, 0, NR_PAGES);
+	memset(seeds, 5, MAX_PAGES);
+	guest_do(&t, OP_WRITE, 0, nr_pages);
 	convert(&t, 3, 1, true);
 
 	iov.iov_base = t.mem + 3 * 4096;
@@ -581,16 +634,42 @@ static void test_close_held(void)
 	close(pipefd[1]);
 
 	/* Give the pool its page back, as an admin would. */
-	write_u64(POOL "nr_hugepages", pool.total);
+	snprintf(path, sizeof(path), "%snr_hugepages", pool_dir);
+	write_u64(path, pool.total);
 	assert_pool(&pool, "after the pool was grown back");
 }
 
 int main(int argc, char *argv[])
 {
 	struct stats before, after;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "p:")) != -1) {
+		switch (opt) {
+		case 'p':
+			huge_shift = atoi(optarg);
+			break;
+		default:
+			printf("usage: %s [-p 21|30]\n  -p: log2 of the huge page size (21)\n",
+			       argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+	TEST_ASSERT(huge_shift == 21 || huge_shift == 30, "-p 21 or -p 30");
+	shared = calloc(MAX_PAGES, sizeof(*shared));
+	seeds = calloc(MAX_PAGES, sizeof(*seeds));
+	TEST_ASSERT(shared && seeds, "calloc");
+	huge = BIT_ULL(huge_shift);
+	pages_per_huge = huge / 4096;
+	nr_pages = NR_HUGE * pages_per_huge;
+	snprintf(pool_dir, sizeof(pool_dir), "/sys/kernel/mm/hugepages/hugepages-%lukB/",
+		 huge >> 10);
+	snprintf(cg_size, sizeof(cg_size), huge_shift == 30 ? "1GB" : "2MB");
+	snprintf(level_stat, sizeof(level_stat), huge_shift == 30 ? "pages_1g" : "pages_2m");
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & HUGE);
+	TEST_ASSERT(kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & huge,
+		    "%s pages not offered", cg_size);
 
 	read_stats(&before);
 	test_matrix();
@@ -598,8 +677,9 @@ int main(int argc, char *argv[])
 	test_held_page();
 	test_punch();
 	test_cgroup();
-	test_close_held();
+	if (huge_shift == 21)
+		test_close_held();
 	read_stats(&after);
-	TEST_ASSERT_EQ(after.dissolves - before.dissolves, 1);
+	TEST_ASSERT_EQ(after.dissolves - before.dissolves, huge_shift == 21);
 	return 0;
 }

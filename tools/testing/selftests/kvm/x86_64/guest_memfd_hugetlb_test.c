@@ -116,13 +116,8 @@ static void test_invalid(struct kvm_vm *vm, unsigned int shift, unsigned long si
 	args = (struct kvm_create_guest_memfd){ huge, GUEST_MEMFD_FLAG_HUGETLB, shift };
 	args.reserved[4] = 1;
 	assert_einval(&args, vm, "nonzero reserved");
-	/* Shared pages are 4K pieces of split huge pages: 2M only, for now. */
-	args = (struct kvm_create_guest_memfd){ huge, GUEST_MEMFD_FLAG_HUGETLB |
-						GUEST_MEMFD_FLAG_MMAP, shift };
-	if (shift > 21)
-		assert_einval(&args, vm, "GUEST_MEMFD_FLAG_MMAP with pages above 2M");
-	else
-		close(vm_create_guest_memfd_hugetlb(vm, huge, GUEST_MEMFD_FLAG_MMAP, shift));
+	/* Valid: shared pages are 4K pieces of split huge pages. */
+	close(vm_create_guest_memfd_hugetlb(vm, huge, GUEST_MEMFD_FLAG_MMAP, shift));
 
 	assert_pool(shift, &before, "after invalid creations");
 }
