@@ -34,6 +34,7 @@
  * guest_memfd.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/hugetlb.h>
 #include <linux/hugetlb_cgroup.h>
 #include <linux/hugetlb_gmem.h>
@@ -41,6 +42,7 @@
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
+#include <linux/swap.h>
 #include <linux/slab.h>
 #include <linux/vmstat.h>
 
@@ -221,14 +223,11 @@ static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode
 	spin_unlock(&inode->i_lock);
 }
 
-/* Pages handled per hold of the page cache lock in splits and merges. */
-#define HUGETLB_GMEM_BATCH	512
-
 /* Turn page @i of a huge folio into an order-0 page cache folio. */
 static void hugetlb_gmem_make_piece(struct folio *folio, long i)
 {
 	struct page *head = &folio->page;
-	struct page *page = head + i;
+	struct page *page = nth_page(head, i);
 
 	/* The first tails held the folio's fields: order, cgroup, subpool. */
 	page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
@@ -354,19 +353,9 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
-/**
- * hugetlb_gmem_split_commit - split a huge folio into 4K folios
- * @hg:	the file's reservation.
- * @sp:	the prepared split; consumed.
- *
- * Cannot fail and allocates nothing.  The caller still holds the mapping's
- * invalidate_lock for write and its references, which end up on the first
- * 4K folio, and has unmapped the folio from KVM.  References taken since
- * the prepare can only be transient (speculative lookups), and are waited
- * for.  Sleeps.
- */
-void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
-			       struct hugetlb_gmem_split *sp)
+/* Split one folio whose vmemmap is restored; frozen, so nothing sleeps. */
+static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
+				   struct hugetlb_gmem_split *sp)
 {
 	struct folio *folio = sp->folio;
 	struct address_space *mapping = folio->mapping;
@@ -375,14 +364,15 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	XA_STATE(xas, &mapping->i_pages, index);
 	struct hstate *h = hg->h;
 
-	/* It waits for RCU readers, so before the folio is frozen. */
-	if (folio_test_hugetlb_vmemmap_optimized(folio))
-		atomic_long_inc(&hugetlb_gmem_stats.vmemmap_restores);
-	hugetlb_vmemmap_restore_commit(h, folio, &sp->vmemmap_pages);
-
+	/* Not frozen yet: transient references may take their time. */
 	while (!folio_ref_freeze(folio, nr + sp->refs))
 		cond_resched();
 
+	/*
+	 * Lookups spin on the frozen head until its index holds a piece: the
+	 * whole split happens with the lock held, without sleeping (for 1G,
+	 * 262144 pieces).
+	 */
 	xas_lock_irq(&xas);
 	/* With the prepared nodes: every 4K entry points at the head. */
 	hugetlb_gmem_split_entries(&sp->xas, folio);
@@ -395,20 +385,10 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	__folio_clear_hugetlb(folio);
 	spin_unlock(&hugetlb_lock);
 
-	/*
-	 * The lock is dropped now and then (1G has 262144 pages): lookups
-	 * meanwhile find the frozen head, and retry, or a piece, which is
-	 * ready.  Only invalidate_lock holders change the page cache.
-	 */
 	for (i = 1; i < nr; i++) {
 		hugetlb_gmem_make_piece(folio, i);
 		xas_set(&xas, index + i);
 		xas_store(&xas, folio_page(folio, i));
-		if (!(i % HUGETLB_GMEM_BATCH)) {
-			xas_unlock_irq(&xas);
-			cond_resched();
-			xas_lock_irq(&xas);
-		}
 	}
 	__ClearPageHead(&folio->page);
 	INIT_LIST_HEAD(&folio->lru);
@@ -419,6 +399,40 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	atomic_long_inc(&hugetlb_gmem_stats.splits);
 	/* The page cache's, and the caller's. */
 	folio_ref_unfreeze(folio, 1 + sp->refs);
+}
+
+/**
+ * hugetlb_gmem_split_commit - split huge folios into 4K folios
+ * @hg:	the file's reservation.
+ * @sp:	the prepared splits; consumed.
+ * @nr:	how many.
+ *
+ * Cannot fail and allocates nothing.  The caller still holds the mapping's
+ * invalidate_lock for write and its references, which end up on each first
+ * 4K folio, and has unmapped the folios from KVM.  References taken since
+ * the prepare can only be transient (speculative lookups), and are waited
+ * for.  Sleeps: one RCU grace period, before the vmemmaps are restored.
+ */
+void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
+			       struct hugetlb_gmem_split *sp, int nr)
+{
+	int i;
+
+	/* Before the folios are frozen: see hugetlb_vmemmap_restore_commit(). */
+	for (i = 0; i < nr; i++) {
+		if (folio_test_hugetlb_vmemmap_optimized(sp[i].folio)) {
+			synchronize_rcu();
+			break;
+		}
+	}
+	for (i = 0; i < nr; i++) {
+		if (folio_test_hugetlb_vmemmap_optimized(sp[i].folio))
+			atomic_long_inc(&hugetlb_gmem_stats.vmemmap_restores);
+		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
+					       &sp[i].vmemmap_pages);
+	}
+	for (i = 0; i < nr; i++)
+		hugetlb_gmem_split_one(hg, &sp[i]);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_commit);
 
@@ -444,7 +458,7 @@ static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
 		struct folio *piece = xas_load(&xas);
 
 		if (!piece || xa_is_value(piece) || folio_test_large(piece) ||
-		    (head && &piece->page != head + i)) {
+		    (head && &piece->page != nth_page(head, i))) {
 			err = -ENOENT;
 			break;
 		}
@@ -482,25 +496,32 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(&mapping->i_pages, index);
-	for (i = 0; i < nr; i++) {
-		while (!page_ref_freeze(head + i, 1))
-			cond_resched();
-		if (!(i % HUGETLB_GMEM_BATCH))
-			cond_resched();
+	/*
+	 * Freeze all pieces or none: lookups spin on a frozen piece, so no
+	 * sleeping while some are frozen.  Transient references are waited
+	 * for with none frozen.
+	 */
+	for (;;) {
+		for (i = 0; i < nr; i++)
+			if (!page_ref_freeze(nth_page(head, i), 1))
+				break;
+		if (i == nr)
+			break;
+		while (i--)
+			page_ref_unfreeze(nth_page(head, i), 1);
+		cond_resched();
 	}
 
-	/* Frozen: lookups that find a piece retry until the store below. */
+	/* Lookups that find a piece retry until the store below. */
 	head->flags &= ~PAGE_FLAGS_CHECK_AT_PREP | BIT(PG_uptodate) |
 		       BIT(PG_dirty);
 	__SetPageHead(head);
 	for (i = 1; i < nr; i++) {
-		struct page *page = head + i;
+		struct page *page = nth_page(head, i);
 
 		page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
 		atomic_set(&page->_mapcount, -1);
 		prep_compound_tail(head, i);
-		if (!(i % HUGETLB_GMEM_BATCH))
-			cond_resched();
 	}
 	prep_compound_head(head, order);
 	folio = page_folio(head);
@@ -527,14 +548,20 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	return folio;
 }
 
-/* Redo HVO on a merged folio; best effort.  Not in KVM's no-fail window. */
-static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg, struct folio *folio,
-				  int refs)
+/*
+ * Redo HVO on merged folios, each held by the page cache and @refs more;
+ * best effort.  Allocates: not in KVM's no-fail window.
+ */
+static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
+				  struct folio **folios, int nr, int refs)
 {
-	hugetlb_vmemmap_optimize_live_folio(hg->h, folio,
-					    folio_nr_pages(folio) + refs);
-	if (folio_test_hugetlb_vmemmap_optimized(folio))
-		atomic_long_inc(&hugetlb_gmem_stats.vmemmap_optimizes);
+	int i;
+
+	hugetlb_vmemmap_optimize_live_folios(hg->h, folios, nr,
+					     pages_per_huge_page(hg->h) + refs);
+	for (i = 0; i < nr; i++)
+		if (folio_test_hugetlb_vmemmap_optimized(folios[i]))
+			atomic_long_inc(&hugetlb_gmem_stats.vmemmap_optimizes);
 }
 
 /**
@@ -602,22 +629,30 @@ void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_commit);
 
 /**
- * hugetlb_gmem_merge_finish - redo HVO on a merged folio
+ * hugetlb_gmem_merge_finish - redo HVO on merged folios
  * @hg:		the file's reservation.
  * @mapping:	the file's page cache.
- * @mg:		the committed merge.
+ * @mg:		the committed merges.
+ * @nr:		how many.
  *
  * Allocates, so it comes after KVM's no-fail window, still under the
- * mapping's invalidate_lock.  Best effort: the folio stays as it is when
- * memory is short.
+ * mapping's invalidate_lock.  Best effort: a folio stays as it is when
+ * memory is short.  One RCU grace period for all.
  */
 void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
-			       struct hugetlb_gmem_merge *mg)
+			       struct hugetlb_gmem_merge *mg, int nr)
 {
-	struct folio *folio = xa_load(&mapping->i_pages, mg->index);
+	struct folio **folios;
+	int i;
 
-	hugetlb_gmem_optimize(hg, folio, 0);
+	folios = kvmalloc_array(nr, sizeof(*folios), GFP_KERNEL);
+	if (!folios)
+		return;
+	for (i = 0; i < nr; i++)
+		folios[i] = xa_load(&mapping->i_pages, mg[i].index);
+	hugetlb_gmem_optimize(hg, folios, nr, 0);
+	kvfree(folios);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_finish);
 
@@ -674,8 +709,16 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 
 	if (!split)
 		goto out;
-	err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp);
+	/*
+	 * Unlocked: memory-failure locks a folio it holds.  Allocation and
+	 * conversion are excluded by the fault mutex and invalidate_lock, so
+	 * only lookups, which let go soon, can hold it meanwhile.
+	 */
+	folio_unlock(folio);
+	while ((err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp)) == -EAGAIN)
+		cond_resched();
 	if (err) {
+		folio_lock(folio);
 		filemap_remove_folio(folio);
 		hugetlb_gmem_sub_blocks(hg, inode);
 		folio_unlock(folio);
@@ -683,9 +726,8 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 		folio = ERR_PTR(err);
 		goto out;
 	}
-	hugetlb_gmem_split_commit(hg, &sp);
-	/* Now the first piece, still locked and held. */
-	folio_unlock(folio);
+	hugetlb_gmem_split_commit(hg, &sp, 1);
+	/* Our reference is on the first piece now. */
 	folio_put(folio);
 	folio = filemap_lock_folio(mapping, index);
 out:
@@ -702,7 +744,7 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
 				   pgoff_t first, pgoff_t last)
 {
 	for (; first < last; first++) {
-		struct page *page = head + (first - index);
+		struct page *page = nth_page(head, first - index);
 
 		/* Writing to poisoned memory would machine-check. */
 		if (!PageHWPoison(page))
@@ -756,12 +798,34 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 	atomic_long_inc(&hugetlb_gmem_stats.dissolves);
 }
 
+/*
+ * hugetlb_gmem_check_pieces() for a truncation, which has no caller to
+ * report EAGAIN to: references that go away soon (per-CPU LRU and mlock
+ * batches, a lookup, a vCPU that just faulted a page in) are waited for,
+ * for about 10 ms when the file goes away, before a piece counts as held.
+ */
+static int hugetlb_gmem_check_held_pieces(struct hugetlb_gmem *hg,
+					  struct address_space *mapping,
+					  pgoff_t index, bool evict)
+{
+	int err, tries = evict ? 10 : 1;
+	pgoff_t unused;
+
+	while ((err = hugetlb_gmem_check_pieces(hg, mapping, index,
+						&unused)) == -EAGAIN && tries--) {
+		lru_add_drain_all();
+		if (tries)
+			usleep_range(1000, 2000);
+	}
+	return err;
+}
+
 static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 				    struct address_space *mapping,
 				    pgoff_t start, pgoff_t end, bool evict)
 {
 	unsigned long nr = pages_per_huge_page(hg->h);
-	pgoff_t index, unused;
+	pgoff_t index;
 
 	/* Shared pieces may be mapped by the host. */
 	unmap_mapping_pages(mapping, start, end - start, false);
@@ -778,8 +842,8 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			continue;
 
 		if (!folio_test_hugetlb(folio) && whole) {
-			err = hugetlb_gmem_check_pieces(hg, mapping, index,
-							&unused);
+			err = hugetlb_gmem_check_held_pieces(hg, mapping, index,
+							     evict);
 			if (!err)
 				folio = __hugetlb_gmem_merge(hg, mapping, index,
 							     NULL);
@@ -797,7 +861,7 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 
 		/* A merged folio goes back to the pool optimized. */
 		folio_get(folio);
-		hugetlb_gmem_optimize(hg, folio, 1);
+		hugetlb_gmem_optimize(hg, &folio, 1, 1);
 		hugetlb_gmem_remove(hg, folio);
 		/* The last reference: back to the subpool and reservation. */
 		folio_put(folio);

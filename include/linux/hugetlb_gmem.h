@@ -66,7 +66,7 @@ void hugetlb_gmem_evict(struct hugetlb_gmem *hg, struct address_space *mapping);
 int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 			       int refs, struct hugetlb_gmem_split *sp);
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
-			       struct hugetlb_gmem_split *sp);
+			       struct hugetlb_gmem_split *sp, int nr);
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp);
 int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 			       struct address_space *mapping, pgoff_t index,
@@ -78,6 +78,6 @@ void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_merge *mg);
 void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
-			       struct hugetlb_gmem_merge *mg);
+			       struct hugetlb_gmem_merge *mg, int nr);
 
 #endif /* _LINUX_HUGETLB_GMEM_H */

@@ -19,6 +19,9 @@
  *    gives it back to the pool;
  *  - the hugetlb cgroup's usage counter leaves a split page and comes back
  *    with the merge, while its reservation counter covers it throughout;
+ *  - punch hole, and close, racing conversions that split and merge the
+ *    same huge page: no error but EAGAIN (a page the host is faulting in),
+ *    and the pool's counters exact once the file is gone;
  *  - a file closed while a 4K page of a split huge page is still held: the
  *    huge page leaves the pool (its pieces go to the page allocator when
  *    let go), and everything else goes back.  2M only: the test grows the
@@ -30,6 +33,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,6 +607,80 @@ static void test_cgroup(void)
 	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
 }
 
+struct racer {
+	int fd;
+	char *mem;
+	bool stop;
+	uint64_t conversions, eagain;
+};
+
+/* Converts pages 0-3, or all of huge page 0, back and forth; until EBADF. */
+static void *convert_loop(void *arg)
+{
+	struct racer *r = arg;
+	unsigned int seed = 1;
+
+	while (!READ_ONCE(r->stop)) {
+		bool whole = !(rand_r(&seed) & 3);
+		uint64_t size = whole ? huge : 4 * 4096;
+		int ret;
+
+		ret = __gmem_set_memory_attributes2(r->fd, 0, size,
+						    rand_r(&seed) & 1 ?
+						    KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+						    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
+		if (ret && errno == EBADF)
+			break;
+		TEST_ASSERT(!ret || errno == EAGAIN, "conversion: %s", strerror(errno));
+		r->eagain += !!ret;
+		r->conversions += !ret;
+	}
+	return NULL;
+}
+
+/*
+ * Punches (in part, and whole huge pages) and host faults race the
+ * conversions of the same huge page; then the file is closed while they
+ * still run.
+ */
+static void test_punch_close_race(void)
+{
+	struct racer r = {};
+	struct pool pool;
+	pthread_t thread;
+	unsigned int seed = 2;
+	struct test t;
+	int i;
+
+	read_pool(&pool);
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	r.fd = t.fd;
+	r.mem = t.mem;
+	pthread_create(&thread, NULL, convert_loop, &r);
+
+	for (i = 0; i < 200; i++) {
+		uint64_t page = rand_r(&seed) % 8;
+
+		if (rand_r(&seed) & 1)
+			TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+					       rand_r(&seed) & 1 ? 0 : page * 4096,
+					       rand_r(&seed) & 1 ? huge : 4096), "punch");
+		/* Private pages fault with EFAULT (SIGBUS). */
+		if (madvise(t.mem + page * 4096, 4096, MADV_POPULATE_WRITE))
+			TEST_ASSERT_EQ(errno, EFAULT);
+	}
+
+	/* Closed under the converting thread. */
+	kvm_vm_free(t.vm);
+	munmap(t.reserved, (NR_HUGE + 1) * huge);
+	close(t.fd);
+	WRITE_ONCE(r.stop, true);
+	pthread_join(thread, NULL);
+	pr_info("punch race: %lu conversions, %lu EAGAIN\n", r.conversions, r.eagain);
+	TEST_ASSERT(r.conversions, "no conversion ran");
+	assert_pool(&pool, "after the punch and close race");
+}
+
 /* Closed while a piece is held: that huge page leaves the pool. */
 static void test_close_held(void)
 {
@@ -677,6 +755,7 @@ int main(int argc, char *argv[])
 	test_held_page();
 	test_punch();
 	test_cgroup();
+	test_punch_close_race();
 	if (huge_shift == 21)
 		test_close_held();
 	read_stats(&after);
