@@ -820,12 +820,34 @@ static int hugetlb_gmem_check_held_pieces(struct hugetlb_gmem *hg,
 	return err;
 }
 
+/*
+ * Give whole huge folios, each with a reference of ours, back to the file's
+ * reservation: optimized first (merged ones are not), with one RCU grace
+ * period for all of them.
+ */
+static void hugetlb_gmem_remove_batch(struct hugetlb_gmem *hg,
+				      struct folio **folios, int nr)
+{
+	int i;
+
+	hugetlb_gmem_optimize(hg, folios, nr, 1);
+	for (i = 0; i < nr; i++) {
+		hugetlb_gmem_remove(hg, folios[i]);
+		/* The last reference: back to the subpool and reservation. */
+		folio_put(folios[i]);
+	}
+}
+
+#define HUGETLB_GMEM_REMOVE_BATCH	16
+
 static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 				    struct address_space *mapping,
 				    pgoff_t start, pgoff_t end, bool evict)
 {
+	struct folio *batch[HUGETLB_GMEM_REMOVE_BATCH];
 	unsigned long nr = pages_per_huge_page(hg->h);
 	pgoff_t index;
+	int n = 0;
 
 	/* Shared pieces may be mapped by the host. */
 	unmap_mapping_pages(mapping, start, end - start, false);
@@ -859,14 +881,15 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			continue;
 		}
 
-		/* A merged folio goes back to the pool optimized. */
 		folio_get(folio);
-		hugetlb_gmem_optimize(hg, &folio, 1, 1);
-		hugetlb_gmem_remove(hg, folio);
-		/* The last reference: back to the subpool and reservation. */
-		folio_put(folio);
-		cond_resched();
+		batch[n++] = folio;
+		if (n == ARRAY_SIZE(batch)) {
+			hugetlb_gmem_remove_batch(hg, batch, n);
+			n = 0;
+			cond_resched();
+		}
 	}
+	hugetlb_gmem_remove_batch(hg, batch, n);
 }
 
 /**
