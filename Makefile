@@ -34,6 +34,7 @@ BZIMAGE   := $(KOBJ)/arch/x86/boot/bzImage
 HEADERS   := $(KOBJ)/usr/include
 SELFTESTS := $(BUILD)/selftests
 INITRAMFS := $(BUILD)/initramfs.cpio
+GUESTFS   := $(BUILD)/guest-initramfs.cpio
 LOGS      := $(BUILD)/logs
 LISTS     := $(H)/tests.list $(H)/demo.list
 BENCHBIN  := $(BUILD)/bench
@@ -56,7 +57,7 @@ vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {print t + 300}' $(H)/$
 .NOTPARALLEL:
 .PHONY: demo test deps source config kernel headers selftests initramfs \
 	check config-kvm-module check-kvm-module check-each-patch clean \
-	bench bench-kernel bench-programs
+	bench bench-kernel bench-programs bench-initramfs
 
 demo: deps kernel initramfs
 	@mkdir -p $(LOGS)
@@ -89,9 +90,13 @@ headers: config
 selftests: headers
 	@CC="ccache gcc" $(H)/build-selftests.sh $(SRC) $(HEADERS) $(SELFTESTS) $(LISTS)
 
-initramfs: selftests bench-programs
+# The guest that gmem_vmm boots inside the test VM: our kernel again, with a
+# busybox initramfs.
+initramfs: kernel selftests bench-programs
 	@mkdir -p $(LOGS)
-	@$(H)/mkinitramfs.sh $(INITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm $(BENCHBIN)
+	@$(H)/mkguest-initramfs.sh $(GUESTFS)
+	@$(H)/mkinitramfs.sh $(INITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm $(BENCHBIN) \
+		$(BZIMAGE) $(GUESTFS)
 
 # Benchmarks: static programs against the series' uAPI headers.
 bench-programs: headers
@@ -109,12 +114,23 @@ bench-kernel: source
 	@echo "  KERNEL  $(BENCHKOBJ)/arch/x86/boot/bzImage"
 	@$(KMAKE) O=$(BENCHKOBJ) bzImage
 
-bench: deps bench-kernel initramfs
-	@rc=0; GMEM_ICOUNT=1 $(H)/run-vm.sh $(BENCHKOBJ)/arch/x86/boot/bzImage $(INITRAMFS) \
+# The benchmarks' guest runs the benchmarks' kernel, and fio.
+BENCHINITRAMFS := $(BUILD)/initramfs-bench.cpio
+BENCHGUESTFS   := $(BUILD)/guest-initramfs-fio.cpio
+bench-initramfs: bench-kernel selftests bench-programs
+	@mkdir -p $(LOGS)
+	@$(H)/mkguest-initramfs.sh --fio $(BENCHGUESTFS)
+	@$(H)/mkinitramfs.sh $(BENCHINITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm $(BENCHBIN) \
+		$(BENCHKOBJ)/arch/x86/boot/bzImage $(BENCHGUESTFS)
+
+bench: deps bench-kernel bench-initramfs
+	@rc=0; GMEM_ICOUNT=1 $(H)/run-vm.sh $(BENCHKOBJ)/arch/x86/boot/bzImage $(BENCHINITRAMFS) \
 		$(LOGS)/bench.log bench $(call vm_limit,bench.list) || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/bench.log $$rc; \
 	 sed -n 's/\r$$//; s/^# csv,/csv,/p' $(LOGS)/bench.log > $(BENCHBIN)/results.csv; \
-	 echo "  CSV     $(BENCHBIN)/results.csv"; exit $$rc
+	 echo "  CSV     $(BENCHBIN)/results.csv"; \
+	 $(REPO)/bench/plot.sh $(BENCHBIN)/results.csv $(BENCHBIN)/results.png || rc=1; \
+	 exit $$rc
 
 check: source
 	@$(H)/checkpatch.sh $(REPO) $(SRC)

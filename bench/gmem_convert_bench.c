@@ -18,10 +18,15 @@
  * min_ns).  Times are CLOCK_MONOTONIC: under QEMU with -icount shift=0 they
  * are instruction counts (1 ns per instruction), not wall-clock time.
  *
+ * Without arguments, also two patterns over a 1 GiB file: random 4K pages
+ * ("rand_to_shared", "rand_to_private") and consecutive 2M steps from its
+ * start ("seq_..."), 64 of each (8 on 1G pages).
+ *
  * usage: gmem_convert_bench [SIZE...]   (default: 4K 2M 1G; suffix K, M, G)
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -121,17 +126,16 @@ static void report(const char *backing, uint64_t size, const char *what,
 	       (unsigned long long)s->samples[0]);
 }
 
+/* A software-protected VM and its guest_memfd, bound to a memslot. */
+struct vm_file {
+	int vm, fd;
+	char *mem;
+};
+
 /* @huge_shift: 0 for 4K pages, else HugeTLB pages of that size. */
-static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
+static void open_file(int kvm, struct vm_file *f, uint64_t file_size,
+		      unsigned int huge_shift)
 {
-	/* Enough work to measure: many small conversions, few big ones. */
-	int reps = huge_shift == 30 ? (size < (1ULL << 30) ? 8 : 3) :
-		   size <= PAGE ? (huge_shift ? 64 : 256) : size <= (2ULL << 20) ? 32 : 3;
-	/* Small ranges live in a file of one huge page (2M for 4K pages). */
-	uint64_t min_file = huge_shift ? 1ULL << huge_shift : 2ULL << 20;
-	uint64_t file_size = size < min_file ? min_file : size;
-	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
-	struct stat_line populate = {}, to_private = {}, to_shared = {};
 	struct kvm_create_guest_memfd gmem = {
 		.size = file_size,
 		.flags = GUEST_MEMFD_FLAG_MMAP |
@@ -145,41 +149,70 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 		.memory_size = file_size,
 		.guest_memfd_offset = 0,
 	};
-	uint64_t t, offset;
-	int vm, fd, i;
-	char *mem;
 
-	vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
-	if (vm < 0)
+	f->vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
+	if (f->vm < 0)
 		die("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
-	fd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gmem);
-	if (fd < 0)
+	f->fd = ioctl(f->vm, KVM_CREATE_GUEST_MEMFD, &gmem);
+	if (f->fd < 0)
 		die("KVM_CREATE_GUEST_MEMFD");
-	mem = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (mem == MAP_FAILED)
+	f->mem = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+	if (f->mem == MAP_FAILED)
 		die("mmap(guest_memfd)");
-	region.userspace_addr = (uintptr_t)mem;
-	region.guest_memfd = fd;
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region))
+	region.userspace_addr = (uintptr_t)f->mem;
+	region.guest_memfd = f->fd;
+	if (ioctl(f->vm, KVM_SET_USER_MEMORY_REGION2, &region))
 		die("KVM_SET_USER_MEMORY_REGION2");
+}
+
+static void close_file(struct vm_file *f, uint64_t file_size)
+{
+	munmap(f->mem, file_size);
+	close(f->fd);
+	close(f->vm);
+}
+
+/* To shared (timed), host write, back to private (timed). */
+static void round_trip(struct vm_file *f, uint64_t offset, uint64_t size,
+		       struct stat_line *to_shared, struct stat_line *to_private)
+{
+	uint64_t t = now_ns();
+
+	convert(f->fd, offset, size, 0);
+	to_shared->samples[to_shared->n++] = now_ns() - t;
+
+	touch(f->mem + offset, size);
 
 	t = now_ns();
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
+	convert(f->fd, offset, size, 1);
+	to_private->samples[to_private->n++] = now_ns() - t;
+}
+
+/* @huge_shift: 0 for 4K pages, else HugeTLB pages of that size. */
+static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
+{
+	/* Enough work to measure: many small conversions, few big ones. */
+	int reps = huge_shift == 30 ? (size < (1ULL << 30) ? 8 : 3) :
+		   size <= PAGE ? (huge_shift ? 64 : 256) : size <= (2ULL << 20) ? 32 : 3;
+	/* Small ranges live in a file of one huge page (2M for 4K pages). */
+	uint64_t min_file = huge_shift ? 1ULL << huge_shift : 2ULL << 20;
+	uint64_t file_size = size < min_file ? min_file : size;
+	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
+	struct stat_line populate = {}, to_private = {}, to_shared = {};
+	uint64_t t, offset;
+	struct vm_file f;
+	int i;
+
+	open_file(kvm, &f, file_size, huge_shift);
+	t = now_ns();
+	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
 		die("fallocate");
 	populate.samples[populate.n++] = now_ns() - t;
 
 	for (i = 0; i < reps; i++) {
 		offset = (i * 9 * size) % file_size;
 
-		t = now_ns();
-		convert(fd, offset, size, 0);
-		to_shared.samples[to_shared.n++] = now_ns() - t;
-
-		touch(mem + offset, size);
-
-		t = now_ns();
-		convert(fd, offset, size, 1);
-		to_private.samples[to_private.n++] = now_ns() - t;
+		round_trip(&f, offset, size, &to_shared, &to_private);
 	}
 
 	if (size == file_size)
@@ -187,9 +220,38 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 	report(backing, size, "to_shared", &to_shared);
 	report(backing, size, "to_private", &to_private);
 
-	munmap(mem, file_size);
-	close(fd);
-	close(vm);
+	close_file(&f, file_size);
+}
+
+/*
+ * Patterns over a 1 GiB file: @step-sized conversions at @n offsets, random
+ * 4K pages (@random) or consecutive @step steps from the start; each to
+ * shared, host write, back to private, as above.
+ */
+static void bench_pattern(int kvm, unsigned int huge_shift, bool random,
+			  uint64_t step, int n)
+{
+	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
+	struct stat_line to_private = {}, to_shared = {};
+	uint64_t file_size = 1ULL << 30, seed = 1, offset;
+	struct vm_file f;
+	int i;
+
+	open_file(kvm, &f, file_size, huge_shift);
+	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
+		die("fallocate");
+	for (i = 0; i < n; i++) {
+		if (random) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			offset = ((seed >> 33) % (file_size / step)) * step;
+		} else {
+			offset = i * step;
+		}
+		round_trip(&f, offset, step, &to_shared, &to_private);
+	}
+	report(backing, step, random ? "rand_to_shared" : "seq_to_shared", &to_shared);
+	report(backing, step, random ? "rand_to_private" : "seq_to_private", &to_private);
+	close_file(&f, file_size);
 }
 
 int main(int argc, char *argv[])
@@ -225,6 +287,17 @@ int main(int argc, char *argv[])
 		if (argc == 1)
 			for (i = 0; i < 3; i++)
 				bench_size(kvm, parse_size(defaults[i]), shift);
+	}
+	/* Patterns across 1 GiB: random 4K pages, consecutive 2M steps. */
+	if (argc == 1) {
+		bench_pattern(kvm, 0, true, PAGE, 64);
+		bench_pattern(kvm, 0, false, 2ULL << 20, 64);
+		for (shift = 21; shift <= 30; shift += 9) {
+			if (sizes <= 0 || !(sizes & (1LL << shift)))
+				continue;
+			bench_pattern(kvm, shift, true, PAGE, shift == 30 ? 8 : 64);
+			bench_pattern(kvm, shift, false, 2ULL << 20, shift == 30 ? 8 : 64);
+		}
 	}
 	return 0;
 }

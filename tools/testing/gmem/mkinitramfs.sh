@@ -2,19 +2,24 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the test initramfs: static busybox, hugeadm (with the libraries it
-# links), our /init, the test lists, and the static selftest binaries.
+# links), our /init, the test lists, the static selftest binaries, and in
+# /guest the kernel and initramfs that gmem_vmm boots.
 #
-# usage: mkinitramfs.sh OUT.cpio KVM_TEST_DIR MM_TEST_DIR BENCH_DIR
+# usage: mkinitramfs.sh OUT.cpio KVM_TEST_DIR MM_TEST_DIR BENCH_DIR GUEST_BZIMAGE GUEST_CPIO
 set -euo pipefail
 out=$(realpath -m "$1")
 kvm=$(realpath "$2")
 mm=$(realpath "$3")
 bench=$(realpath "$4")
+guest_kernel=$(realpath "$5")
+guest_initramfs=$(realpath "$6")
 here=$(dirname "$(realpath "$0")")
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,tests/kvm,tests/mm,tests/bench}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,tests/kvm,tests/mm,tests/bench,guest}
+cp "$guest_kernel" "$root/guest/bzImage"
+cp "$guest_initramfs" "$root/guest/initramfs.cpio"
 
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
