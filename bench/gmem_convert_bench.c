@@ -22,7 +22,7 @@
  * ("rand_to_shared", "rand_to_private") and consecutive 2M steps from its
  * start ("seq_..."), 64 of each (8 on 1G pages).
  *
- * usage: gmem_convert_bench [SIZE...]   (default: 4K 2M 1G; suffix K, M, G)
+ * usage: gmem_convert_bench [SIZE...]   (default: 4K 64K 2M 32M 1G; suffix K, M, G)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +42,7 @@
 #define GPA		0x100000000ULL
 #define PAGE		4096ULL
 #define MAX_REPS	256
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 static void die(const char *what)
 {
@@ -256,7 +257,7 @@ static void bench_pattern(int kvm, unsigned int huge_shift, bool random,
 
 int main(int argc, char *argv[])
 {
-	static const char * const defaults[] = { "4K", "2M", "1G" };
+	static const char * const defaults[] = { "4K", "64K", "2M", "32M", "1G" };
 	unsigned int shift;
 	long long sizes;
 	int kvm, i;
@@ -275,7 +276,7 @@ int main(int argc, char *argv[])
 	for (i = 1; i < argc; i++)
 		bench_size(kvm, parse_size(argv[i]), 0);
 	if (argc == 1)
-		for (i = 0; i < 3; i++)
+		for (i = 0; i < (int)ARRAY_SIZE(defaults); i++)
 			bench_size(kvm, parse_size(defaults[i]), 0);
 	/* HugeTLB pages, where the host has pools: split and merge. */
 	sizes = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
@@ -285,7 +286,7 @@ int main(int argc, char *argv[])
 		for (i = 1; i < argc; i++)
 			bench_size(kvm, parse_size(argv[i]), shift);
 		if (argc == 1)
-			for (i = 0; i < 3; i++)
+			for (i = 0; i < (int)ARRAY_SIZE(defaults); i++)
 				bench_size(kvm, parse_size(defaults[i]), shift);
 	}
 	/* Patterns across 1 GiB: random 4K pages, consecutive 2M steps. */

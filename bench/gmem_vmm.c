@@ -1127,8 +1127,9 @@ int main(int argc, char *argv[])
 	       vm.b->gmem ? "KVM_X86_SW_PROTECTED_VM" : "KVM_X86_DEFAULT_VM");
 	printf("#   first userspace line   %10.3f s after start (loading took %.3f s)\n",
 	       (m.userspace_ns - m.start_ns) / 1e9, (t_loaded - m.start_ns) / 1e9);
-	printf("#   converting             %10.3f ms in %llu conversions (%d ranges to shared, then back to private)\n",
-	       vm.convert_ns / 1e6, (unsigned long long)vm.conversions, vm.nr_ranges);
+	if (vm.b->gmem)
+		printf("#   converting             %10.3f ms in %llu conversions (%d ranges to shared, then back to private)\n",
+		       vm.convert_ns / 1e6, (unsigned long long)vm.conversions, vm.nr_ranges);
 	printf("#   hugetlb_gmem           splits %lld, merges %lld, vmemmap restores %lld, optimizes %lld\n",
 	       c3.splits - c0.splits, c3.merges - c0.merges,
 	       c3.restores - c0.restores, c3.optimizes - c0.optimizes);

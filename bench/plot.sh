@@ -20,9 +20,9 @@ for b in 4k 2m 1g; do
 done
 
 gnuplot <<PLOT
-set terminal png size 960,640
+set terminal png size 960,640 noenhanced
 set output '$out'
-set title 'guest\_memfd conversion latency (median; QEMU TCG -icount: instruction time)'
+set title 'guest_memfd conversion latency (median; QEMU TCG -icount: instruction time)'
 set logscale xy
 set xlabel 'range converted (bytes)'
 set ylabel 'latency (us)'
