@@ -4,7 +4,8 @@
 #
 #   make            the main job: build everything, boot the test kernel in
 #                   QEMU, show the hugetlb pools, HVO and a guest_memfd run
-#   make test       build everything and run every test (TAP + verdict)
+#   make test       build everything and run every test (TAP + verdict): the
+#                   tests, then the guest boots of boot.list under -icount
 #   make bench      conversion benchmarks (bench/) in a kernel without debug
 #                   options, under QEMU -icount (instruction time)
 #   make check      checkpatch --strict over the series and every new file
@@ -36,7 +37,7 @@ SELFTESTS := $(BUILD)/selftests
 INITRAMFS := $(BUILD)/initramfs.cpio
 GUESTFS   := $(BUILD)/guest-initramfs.cpio
 LOGS      := $(BUILD)/logs
-LISTS     := $(H)/tests.list $(H)/demo.list
+LISTS     := $(H)/tests.list $(H)/boot.list $(H)/demo.list
 BENCHBIN  := $(BUILD)/bench
 BENCHKOBJ := $(BUILD)/kernel-bench
 MODKOBJ   := $(BUILD)/kernel-kvm-module
@@ -64,12 +65,27 @@ demo: deps kernel initramfs
 	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo $(call vm_limit,demo.list) || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/demo.log $$rc
 
+# Whether list $(1) names a test that ONLY selects.
+selects = awk '!/^\#/ && NF >= 3 {print $$1}' $(H)/$(1) | grep -Eq '$(ONLY)'
+
+# Two VM runs: the tests, then the guest boots of boot.list under -icount
+# (README, "Booting a guest").
 test: deps kernel check-kvm-module initramfs
 	@$(H)/verdict-selftest.sh > $(LOGS)/verdict-selftest.log 2>&1 || \
 		{ cat $(LOGS)/verdict-selftest.log; exit 1; }
-	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test $(call vm_limit,tests.list) \
-		"$(if $(ONLY),gmem.only=$(ONLY))" || rc=$$?; \
-	 $(H)/verdict.sh $(LOGS)/test.log $$rc
+	@rc=0; ran=; \
+	 if $(call selects,tests.list); then \
+		ran=1; qrc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test \
+			$(call vm_limit,tests.list) "$(if $(ONLY),gmem.only=$(ONLY))" || qrc=$$?; \
+		$(H)/verdict.sh $(LOGS)/test.log $$qrc || rc=1; \
+	 fi; \
+	 if $(call selects,boot.list); then \
+		ran=1; qrc=0; GMEM_ICOUNT=1 $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/boot.log boot \
+			$(call vm_limit,boot.list) "$(if $(ONLY),gmem.only=$(ONLY))" || qrc=$$?; \
+		$(H)/verdict.sh $(LOGS)/boot.log $$qrc || rc=1; \
+	 fi; \
+	 [ -n "$$ran" ] || { echo "ONLY='$(ONLY)' matches no test"; rc=1; }; \
+	 exit $$rc
 
 deps:
 	@$(H)/install-deps.sh
