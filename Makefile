@@ -60,9 +60,10 @@ vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {print t + 300}' $(H)/$
 	check config-kvm-module check-kvm-module check-each-patch clean \
 	bench bench-kernel bench-programs bench-initramfs
 
+# Under -icount, as the boot tests: its last step boots a guest.
 demo: deps kernel initramfs
 	@mkdir -p $(LOGS)
-	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo $(call vm_limit,demo.list) || rc=$$?; \
+	@rc=0; GMEM_ICOUNT=1 $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo $(call vm_limit,demo.list) || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/demo.log $$rc
 
 # Whether list $(1) names a test that ONLY selects.
