@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Install the Debian packages the build, the tests and the benchmarks need,
-# when they are missing. linux-source-6.12 is pinned to the version the
+# when they are missing (meson and the -dev packages after it: for building
+# QEMU, qemu/build-qemu.sh). linux-source-6.12 is pinned to the version the
 # series is written against; when the archive no longer has it, the newest
 # is taken with a warning.
 set -euo pipefail
@@ -10,7 +11,8 @@ set -euo pipefail
 pin=${KERNEL_DEB_VERSION:-6.12.117-1~deb12u1}
 pkgs=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
       kmod file rsync ccache quilt perl git qemu-system-x86 busybox-static
-      libhugetlbfs-bin fio gnuplot-nox)
+      libhugetlbfs-bin fio gnuplot-nox
+      meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev libfdt-dev)
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -36,13 +36,12 @@ done
 
 cp "$here/init" "$root/init"
 cp "$here/boot-check" "$root/usr/bin/boot-check"
-cp "$here/tests.list" "$here/boot.list" "$here/demo.list" "$here/bench.list" \
-	"$here/splat.re" "$root/"
+cp "$here/tests.list" "$here/demo.list" "$here/bench.list" "$here/splat.re" "$root/"
 
 # Every binary a list names must be there: a missing one is a build error,
 # not a test that silently disappears.
-for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$here/tests.list" "$here/boot.list" \
-		"$here/demo.list" "$here/bench.list" | sort -u); do
+for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$here/tests.list" "$here/demo.list" \
+		"$here/bench.list" | sort -u); do
 	found=
 	for d in "$kvm" "$kvm/x86_64" "$mm" "$bench"; do
 		if [ -x "$d/$name" ]; then

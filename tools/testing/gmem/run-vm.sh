@@ -7,6 +7,9 @@
 # -cpu EPYC, whose emulated SVM with nested paging lets KVM run inside.
 #
 # usage: run-vm.sh BZIMAGE INITRAMFS LOG MODE [TIMEOUT_SECONDS] [EXTRA_CMDLINE]
+# Environment: GMEM_ACCEL=kvm|tcg forces one; GMEM_ICOUNT=1 runs TCG under
+# -icount; GMEM_TCG_QEMU names the QEMU for TCG; GMEM_MONITOR=unix:PATH,
+# server,nowait opens QEMU's monitor there (to look at a hung VM).
 set -uo pipefail
 
 kernel=$1
@@ -47,29 +50,28 @@ fi
 # TCG runs both vCPUs in one thread: with one thread per vCPU (MTTCG), QEMU
 # 7.2 lets a vCPU run code another vCPU is live-patching (static keys), and
 # the guest dies on a stray int3 in __schedule() now and then.
-# QEMU 7.2's emulated virtual GIF now and then lets an interrupt into a
-# guest of KVM's whose IF is clear (seen as a nested interrupt in a Linux
-# guest's irq handler, with every backing): KVM inside does without vGIF.
-kvm_opts=
+# Under TCG, the QEMU that qemu/build-qemu.sh built (GMEM_TCG_QEMU): Debian's
+# with its fix for interrupts injected into nested guests.
+qemu=qemu-system-x86_64
 if [ "$accel" = kvm ]; then
 	cpu=(-accel kvm -cpu host)
 else
-	kvm_opts=kvm_amd.vgif=0
+	qemu=${GMEM_TCG_QEMU:-qemu-system-x86_64}
 	cpu=(-accel tcg,thread=single -cpu EPYC)
-	# Benchmarks: guest time counts instructions (1 ns each) and repeats exactly.
+	# Guest time counts instructions (1 ns each) and repeats exactly.
 	[ -n "${GMEM_ICOUNT:-}" ] && cpu+=(-icount shift=0,sleep=off)
 fi
 
 cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic panic_on_warn=0
 	hugepagesz=1G hugepages=2 hugepagesz=2M hugepages=512
-	hugetlb_free_vmemmap=on $kvm_opts gmem.mode=$mode $extra"
+	hugetlb_free_vmemmap=on gmem.mode=$mode $extra"
 cmdline=$(echo $cmdline)
 
 echo "# qemu: accel=$accel${GMEM_ICOUNT:+ (icount where TCG)}, 2 vCPUs, 8 GiB; log: $log"
 echo "# cmdline: $cmdline"
 # QEMU 7.2 and -cpu EPYC under TCG warns about features it cannot emulate.
-timeout --foreground -k 10 "$limit" qemu-system-x86_64 "${cpu[@]}" \
-	-machine q35 -smp 2 -m 8G -nographic -vga none -nic none -no-reboot -monitor none \
+timeout --foreground -k 10 "$limit" "$qemu" "${cpu[@]}" \
+	-machine q35 -smp 2 -m 8G -nographic -vga none -nic none -no-reboot -monitor "${GMEM_MONITOR:-none}" \
 	-serial stdio -kernel "$kernel" -initrd "$initrd" \
 	-append "$cmdline" < /dev/null 2>"$log.qemu-stderr" | tee "$log" |
 	sed -u 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\x1bc//g; s/\r$//'
