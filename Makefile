@@ -109,9 +109,10 @@ bench-programs: headers
 	@mkdir -p $(BENCHBIN)
 	@for f in $(REPO)/bench/*.c; do \
 		b=$(BENCHBIN)/$$(basename $$f .c); \
-		[ $$b -nt $$f ] && [ $$b -nt $(HEADERS)/linux/kvm.h ] && continue; \
+		[ $$b -nt $$f ] && [ $$b -nt $(REPO)/bench/bench_util.h ] && \
+			[ $$b -nt $(HEADERS)/linux/kvm.h ] && continue; \
 		echo "  CC      $$b"; \
-		ccache gcc -static -O2 -Wall -Werror -I$(HEADERS) -o $$b $$f || exit 1; \
+		ccache gcc -static -O2 -Wall -Werror -pthread -I$(HEADERS) -o $$b $$f || exit 1; \
 	done
 
 # The benchmarks' kernel: the test kernel's options without the debug ones.

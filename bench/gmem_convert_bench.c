@@ -18,6 +18,14 @@
  * min_ns).  Times are CLOCK_MONOTONIC: under QEMU with -icount shift=0 they
  * are instruction counts (1 ns per instruction), not wall-clock time.
  *
+ * On HugeTLB pages, "hvo_*" lines give the cost of undoing and redoing HVO
+ * alone, from hugetlb_gmem's kernel-side timers (debugfs): the mean per huge
+ * page of allocating its vmemmap pages before the point of no return
+ * (hvo_restore_prepare), the RCU grace period a restore waits for
+ * (hvo_restore_rcu), remapping the vmemmap after it (hvo_restore_commit),
+ * and optimizing it again after a merge (hvo_redo); reps is the number of
+ * huge pages, and both time columns hold the mean.
+ *
  * Without arguments, also two patterns over a 1 GiB file: random 4K pages
  * ("rand_to_shared", "rand_to_private") and consecutive 2M steps from its
  * start ("seq_..."), 64 of each (8 on 1G pages).
@@ -39,31 +47,12 @@
 #include <linux/falloc.h>
 #include <linux/kvm.h>
 
+#include "bench_util.h"
+
 #define GPA		0x100000000ULL
 #define PAGE		4096ULL
 #define MAX_REPS	256
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-
-static void die(const char *what)
-{
-	fprintf(stderr, "gmem_convert_bench: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static uint64_t parse_size(const char *s)
 {
@@ -97,7 +86,7 @@ static void convert(int fd, uint64_t offset, uint64_t size, int private)
 	};
 
 	if (ioctl(fd, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
-		die("KVM_SET_MEMORY_ATTRIBUTES2");
+		die_errno("KVM_SET_MEMORY_ATTRIBUTES2");
 }
 
 /* Write every page, so that it is allocated and mapped. */
@@ -118,13 +107,69 @@ static void report(const char *backing, uint64_t size, const char *what,
 		   struct stat_line *s)
 {
 	qsort(s->samples, s->n, sizeof(s->samples[0]), cmp_u64);
-	printf("%-8s %10llu KiB  %-12s %5d  %14.1f  %14.1f  %10.1f\n", backing,
+	printf("%-8s %10llu KiB  %-19s %5d  %14.1f  %14.1f  %10.1f\n", backing,
 	       (unsigned long long)size >> 10, what, s->n,
 	       s->samples[s->n / 2] / 1000.0, s->samples[0] / 1000.0,
 	       s->samples[s->n / 2] / (double)(size / PAGE));
 	printf("csv,%s,%llu,%s,%d,%llu,%llu\n", backing, (unsigned long long)size,
 	       what, s->n, (unsigned long long)s->samples[s->n / 2],
 	       (unsigned long long)s->samples[0]);
+}
+
+/* hugetlb_gmem's counters and kernel-side timers (debugfs). */
+struct hvo_stats {
+	long long restores, optimizes, prepare_ns, rcu_ns, commit_ns, optimize_ns;
+};
+
+static void read_hvo_stats(struct hvo_stats *st)
+{
+	const struct { const char *name; long long *v; } fields[] = {
+		{ "vmemmap_restores", &st->restores },
+		{ "vmemmap_optimizes", &st->optimizes },
+		{ "vmemmap_restore_prepare_ns", &st->prepare_ns },
+		{ "vmemmap_restore_rcu_ns", &st->rcu_ns },
+		{ "vmemmap_restore_commit_ns", &st->commit_ns },
+		{ "vmemmap_optimize_ns", &st->optimize_ns },
+	};
+	FILE *f = fopen("/sys/kernel/debug/hugetlb_gmem/stats", "r");
+	char name[64];
+	long long v;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	if (!f)
+		return;
+	while (fscanf(f, "%63s %lld", name, &v) == 2)
+		for (i = 0; i < ARRAY_SIZE(fields); i++)
+			if (!strcmp(name, fields[i].name))
+				*fields[i].v = v;
+	fclose(f);
+}
+
+static void report_mean(const char *backing, uint64_t size, const char *what,
+			long long n, long long total_ns)
+{
+	double mean = n ? (double)total_ns / n : 0;
+
+	if (!n)
+		return;
+	printf("%-8s %10llu KiB  %-19s %5lld  %14.1f  %14s  %10s\n", backing,
+	       (unsigned long long)size >> 10, what, n, mean / 1000.0, "(mean)", "");
+	printf("csv,%s,%llu,%s,%lld,%.0f,%.0f\n", backing, (unsigned long long)size,
+	       what, n, mean, mean);
+}
+
+/* What undoing and redoing HVO alone cost between @a and @b. */
+static void report_hvo(const char *backing, uint64_t size,
+		       const struct hvo_stats *a, const struct hvo_stats *b)
+{
+	long long restores = b->restores - a->restores;
+
+	report_mean(backing, size, "hvo_restore_prepare", restores, b->prepare_ns - a->prepare_ns);
+	report_mean(backing, size, "hvo_restore_rcu", restores, b->rcu_ns - a->rcu_ns);
+	report_mean(backing, size, "hvo_restore_commit", restores, b->commit_ns - a->commit_ns);
+	report_mean(backing, size, "hvo_redo", b->optimizes - a->optimizes,
+		    b->optimize_ns - a->optimize_ns);
 }
 
 /* A software-protected VM and its guest_memfd, bound to a memslot. */
@@ -153,17 +198,17 @@ static void open_file(int kvm, struct vm_file *f, uint64_t file_size,
 
 	f->vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
 	if (f->vm < 0)
-		die("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
+		die_errno("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
 	f->fd = ioctl(f->vm, KVM_CREATE_GUEST_MEMFD, &gmem);
 	if (f->fd < 0)
-		die("KVM_CREATE_GUEST_MEMFD");
+		die_errno("KVM_CREATE_GUEST_MEMFD");
 	f->mem = mmap(NULL, file_size, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
 	if (f->mem == MAP_FAILED)
-		die("mmap(guest_memfd)");
+		die_errno("mmap(guest_memfd)");
 	region.userspace_addr = (uintptr_t)f->mem;
 	region.guest_memfd = f->fd;
 	if (ioctl(f->vm, KVM_SET_USER_MEMORY_REGION2, &region))
-		die("KVM_SET_USER_MEMORY_REGION2");
+		die_errno("KVM_SET_USER_MEMORY_REGION2");
 }
 
 static void close_file(struct vm_file *f, uint64_t file_size)
@@ -200,6 +245,7 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 	uint64_t file_size = size < min_file ? min_file : size;
 	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
 	struct stat_line populate = {}, to_private = {}, to_shared = {};
+	struct hvo_stats hvo_before, hvo_after;
 	uint64_t t, offset;
 	struct vm_file f;
 	int i;
@@ -207,19 +253,23 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 	open_file(kvm, &f, file_size, huge_shift);
 	t = now_ns();
 	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
-		die("fallocate");
+		die_errno("fallocate");
 	populate.samples[populate.n++] = now_ns() - t;
 
+	read_hvo_stats(&hvo_before);
 	for (i = 0; i < reps; i++) {
 		offset = (i * 9 * size) % file_size;
 
 		round_trip(&f, offset, size, &to_shared, &to_private);
 	}
+	read_hvo_stats(&hvo_after);
 
 	if (size == file_size)
 		report(backing, file_size, "populate", &populate);
 	report(backing, size, "to_shared", &to_shared);
 	report(backing, size, "to_private", &to_private);
+	if (huge_shift)
+		report_hvo(backing, size, &hvo_before, &hvo_after);
 
 	close_file(&f, file_size);
 }
@@ -240,7 +290,7 @@ static void bench_pattern(int kvm, unsigned int huge_shift, bool random,
 
 	open_file(kvm, &f, file_size, huge_shift);
 	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
-		die("fallocate");
+		die_errno("fallocate");
 	for (i = 0; i < n; i++) {
 		if (random) {
 			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -262,16 +312,17 @@ int main(int argc, char *argv[])
 	long long sizes;
 	int kvm, i;
 
+	bench_prog = "gmem_convert_bench";
 	kvm = open("/dev/kvm", O_RDWR);
 	if (kvm < 0)
-		die("/dev/kvm");
+		die_errno("/dev/kvm");
 	if (!(ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES2) &
 	      KVM_MEMORY_ATTRIBUTE_PRIVATE)) {
 		fprintf(stderr, "gmem_convert_bench: no KVM_SET_MEMORY_ATTRIBUTES2\n");
 		return 1;
 	}
 
-	printf("%-8s %14s  %-12s %5s  %14s  %14s  %10s\n", "backing", "size",
+	printf("%-8s %14s  %-19s %5s  %14s  %14s  %10s\n", "backing", "size",
 	       "what", "reps", "median_us", "min_us", "ns/4K");
 	for (i = 1; i < argc; i++)
 		bench_size(kvm, parse_size(argv[i]), 0);

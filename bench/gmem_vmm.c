@@ -30,7 +30,12 @@
  * spent converting, the split/merge/HVO counters of hugetlb_gmem, KVM's
  * pages_4k/2m/1g at the end, and the vmemmap the host spends on the guest's
  * RAM.  Times are CLOCK_MONOTONIC: under QEMU -icount they count
- * instructions.  A "csv,boot," line repeats the figures.
+ * instructions.  A "csv,boot," line repeats the figures.  With -x, random
+ * 4K pages go to shared and back while the guest runs, and "csv,running,"
+ * lines give the medians of those that split a huge page and of the others
+ * (backing,split|no_split,n,to_shared_ns,to_private_ns); when they are done
+ * the guest's console receives a 'q', which ends the guest's
+ * gmem_guest.verify workload.
  *
  * Exit status: 0 when the guest reached userspace and powered off, 1 on any
  * failure (with a message naming it), 2 for bad usage.
@@ -38,6 +43,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -51,6 +57,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <linux/kvm.h>
+
+#include "bench_util.h"
 
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB	(21 << MAP_HUGE_SHIFT)
@@ -91,34 +99,6 @@
 #define BP_E820_TABLE	0x2d0
 #define E820_RAM	1
 #define E820_RESERVED	2
-
-static const char *prog = "gmem_vmm";
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static void die_errno(const char *what)
-{
-	die("%s: %s", what, strerror(errno));
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static void *read_file(const char *path, size_t *size)
 {
@@ -203,7 +183,11 @@ static void check_pool(const struct backing *b, uint64_t ram)
 		    b->page_shift == 30 ? "1G" : "2M", need - have);
 }
 
-static void convert(struct vm *vm, uint64_t gpa, uint64_t size, bool private)
+/*
+ * Convert in place, keeping the contents; returns the time it took.  EAGAIN
+ * (a page held for a moment, as by a vCPU's fault on it) is retried.
+ */
+static uint64_t set_private(struct vm *vm, uint64_t gpa, uint64_t size, bool private)
 {
 	struct kvm_memory_attributes2 attr = {
 		.offset = gpa,
@@ -213,12 +197,21 @@ static void convert(struct vm *vm, uint64_t gpa, uint64_t size, bool private)
 	};
 	uint64_t t = now_ns();
 
-	if (ioctl(vm->gmem, KVM_SET_MEMORY_ATTRIBUTES2, &attr))
+	while (ioctl(vm->gmem, KVM_SET_MEMORY_ATTRIBUTES2, &attr)) {
+		if (errno == EAGAIN)
+			continue;
 		die("KVM_SET_MEMORY_ATTRIBUTES2 [%#llx, +%#llx) to %s: %s (error_offset %#llx)",
 		    (unsigned long long)gpa, (unsigned long long)size,
 		    private ? "private" : "shared", strerror(errno),
 		    (unsigned long long)attr.error_offset);
-	vm->convert_ns += now_ns() - t;
+	}
+	return now_ns() - t;
+}
+
+/* The loader's conversions, counted for the report. */
+static void convert(struct vm *vm, uint64_t gpa, uint64_t size, bool private)
+{
+	vm->convert_ns += set_private(vm, gpa, size, private);
 	vm->conversions++;
 }
 
@@ -638,6 +631,8 @@ static void setup_vcpu(struct vm *vm, int vcpu, const struct boot *boot)
 struct uart {
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_empty_irq, irq_level;
+	bool rx_ready;		/* one byte to receive, in rx */
+	uint8_t rx;
 };
 
 struct machine {
@@ -648,6 +643,9 @@ struct machine {
 	size_t marker_seen;
 	uint8_t rtc_index;
 	bool quiet, powered_off, reset;
+	/* -x: once *done_converting, the guest receives 'q' on COM1, once. */
+	const bool *done_converting;
+	bool sent_q;
 	char line[160];
 	size_t line_len;
 	/* The guest's "gmem-guest: result ..." lines, for the report. */
@@ -666,7 +664,8 @@ static void irq_line(struct machine *m, int irq, int level)
 static void uart_update_irq(struct machine *m)
 {
 	struct uart *u = &m->com1;
-	bool level = (u->ier & 0x02) && u->thr_empty_irq;
+	bool level = ((u->ier & 0x01) && u->rx_ready) ||
+		     ((u->ier & 0x02) && u->thr_empty_irq);
 
 	if (level != u->irq_level) {
 		u->irq_level = level;
@@ -702,7 +701,7 @@ static void console_char(struct machine *m, char c)
 	/* The first line that holds the marker is the first userspace line. */
 	if (c == m->marker[m->marker_seen]) {
 		if (!m->marker[++m->marker_seen])
-			m->userspace_ns = now_ns();
+			__atomic_store_n(&m->userspace_ns, now_ns(), __ATOMIC_RELEASE);
 	} else {
 		m->marker_seen = c == m->marker[0];
 	}
@@ -716,12 +715,17 @@ static uint8_t uart_in(struct machine *m, int reg)
 
 	switch (reg) {
 	case 0:
-		return dlab ? u->dll : 0;		/* nothing to receive */
+		if (dlab)
+			return u->dll;
+		u->rx_ready = false;
+		return u->rx;
 	case 1:
 		return dlab ? u->dlm : u->ier;
 	case 2:
 		v = (u->fcr & 1) ? 0xc0 : 0;
-		if ((u->ier & 0x02) && u->thr_empty_irq) {
+		if ((u->ier & 0x01) && u->rx_ready) {
+			v |= 0x04;			/* received data */
+		} else if ((u->ier & 0x02) && u->thr_empty_irq) {
 			u->thr_empty_irq = false;	/* reading IIR clears it */
 			v |= 0x02;
 		} else {
@@ -733,7 +737,7 @@ static uint8_t uart_in(struct machine *m, int reg)
 	case 4:
 		return u->mcr;
 	case 5:
-		return 0x60;				/* THR and line empty */
+		return 0x60 | u->rx_ready;		/* THR and line empty */
 	case 6:
 		if (u->mcr & 0x10)			/* loopback */
 			return ((u->mcr & 0x02) << 3) | ((u->mcr & 0x01) << 5) |
@@ -875,6 +879,92 @@ static void handle_io(struct machine *m, struct kvm_run *run)
 		uart_update_irq(m);
 }
 
+/* --- converting while the guest runs (-x) -------------------------------- */
+
+#define MAX_ROUND_TRIPS 256
+
+/*
+ * What a VMM does when its guest shares a page with it and takes it back
+ * again: from the guest's first userspace line on, random 4K pages of its
+ * RAM go to shared and straight back to private (PRESERVE) while the vCPU
+ * runs.  A software-protected guest that touches such a page meanwhile
+ * sees the same bytes; KVM zaps the page's stage-2 mapping both times, and
+ * on HugeTLB pages each round trip splits a huge page the guest has mapped
+ * and merges it again.
+ */
+struct converter {
+	struct vm *vm;
+	struct machine *m;
+	pthread_t thread, vcpu_thread;
+	int want, done;
+	bool stop;		/* set by main, read by the thread */
+	bool finished;		/* set by the thread after @want round trips */
+	/* The round trips that split a huge page, and the others. */
+	struct round_trips {
+		uint64_t to_shared[MAX_ROUND_TRIPS], to_private[MAX_ROUND_TRIPS];
+		int n;
+	} split, no_split;
+};
+
+static void *converter_thread(void *arg)
+{
+	struct converter *cv = arg;
+	uint64_t seed = 1, gpa, shared, private;
+	struct counters before, after;
+	struct round_trips *rt;
+
+	while (!__atomic_load_n(&cv->m->userspace_ns, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(&cv->stop, __ATOMIC_ACQUIRE))
+			return NULL;
+		usleep(1000);
+	}
+	while (cv->done < cv->want && !__atomic_load_n(&cv->stop, __ATOMIC_ACQUIRE)) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		gpa = ((seed >> 33) % (cv->vm->ram / PAGE)) * PAGE;
+		read_counters(&before);
+		shared = set_private(cv->vm, gpa, PAGE, false);
+		private = set_private(cv->vm, gpa, PAGE, true);
+		read_counters(&after);
+		rt = after.splits != before.splits ? &cv->split : &cv->no_split;
+		rt->to_shared[rt->n] = shared;
+		rt->to_private[rt->n++] = private;
+		cv->done++;
+		usleep(1000);
+	}
+	if (cv->done < cv->want)
+		return NULL;
+	__atomic_store_n(&cv->finished, true, __ATOMIC_RELEASE);
+	/* The vCPU may run without exits for long: make it look. */
+	while (!__atomic_load_n(&cv->m->sent_q, __ATOMIC_ACQUIRE) &&
+	       !__atomic_load_n(&cv->stop, __ATOMIC_ACQUIRE)) {
+		pthread_kill(cv->vcpu_thread, SIGUSR1);
+		usleep(10000);
+	}
+	return NULL;
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+/* Medians; a "csv,running," line: backing,kind,n,to_shared_ns,to_private_ns. */
+static void report_round_trips(const char *backing, const char *kind,
+			       struct round_trips *rt)
+{
+	uint64_t shared, private;
+
+	if (!rt->n)
+		return;
+	shared = median(rt->to_shared, rt->n);
+	private = median(rt->to_private, rt->n);
+	printf("#     %-8s %3d of them, medians: to shared %.3f ms, to private %.3f ms\n",
+	       kind, rt->n, shared / 1e6, private / 1e6);
+	printf("csv,running,%s,%s,%d,%llu,%llu\n", backing, kind, rt->n,
+	       (unsigned long long)shared, (unsigned long long)private);
+}
+
 static volatile sig_atomic_t timed_out;
 
 static void on_alarm(int sig)
@@ -882,14 +972,34 @@ static void on_alarm(int sig)
 	timed_out = 1;
 }
 
+/* SIGUSR1 only makes KVM_RUN return, with EINTR. */
+static void on_kick(int sig)
+{
+}
+
+/* -x: tell the guest that the round trips are done, once. */
+static void send_q(struct machine *m)
+{
+	if (!m->done_converting || m->sent_q || m->com1.rx_ready ||
+	    !__atomic_load_n(m->done_converting, __ATOMIC_ACQUIRE))
+		return;
+	m->com1.rx = 'q';
+	m->com1.rx_ready = true;
+	__atomic_store_n(&m->sent_q, true, __ATOMIC_RELEASE);
+	uart_update_irq(m);
+}
+
 /* Runs the vCPU until the guest powers off; dies on anything else. */
 static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int limit)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
+	struct sigaction kick = { .sa_handler = on_kick };
 
 	sigaction(SIGALRM, &sa, NULL);
+	sigaction(SIGUSR1, &kick, NULL);
 	alarm(limit);
 	for (;;) {
+		send_q(m);
 		if (ioctl(vcpu, KVM_RUN, NULL)) {
 			if (errno == EINTR && timed_out)
 				die("the guest did not power off within %u s", limit);
@@ -944,11 +1054,12 @@ static int check_report(const struct vm *vm, const struct counters *before,
 
 	if (vm->b->gmem && level &&
 	    (after->splits == before->splits || after->merges == before->merges)) {
-		fprintf(stderr, "%s: check: loading did not split and merge a huge page\n", prog);
+		fprintf(stderr, "%s: check: loading did not split and merge a huge page\n",
+			bench_prog);
 		bad = 1;
 	}
 	if (level && !pages[level]) {
-		fprintf(stderr, "%s: check: no %s stage-2 mapping at the end\n", prog,
+		fprintf(stderr, "%s: check: no %s stage-2 mapping at the end\n", bench_prog,
 			level == 2 ? "1G" : "2M");
 		bad = 1;
 	}
@@ -961,8 +1072,8 @@ static void usage(void)
 
 	fprintf(stderr,
 		"Usage: %s -k BZIMAGE -i INITRAMFS [-m BACKING] [-s MIB] [-a ARGS]\n"
-		"          [-r MARKER] [-t SECONDS] [-q]\n"
-		"  -m BACKING  guest RAM (default gmem-1g):\n", prog);
+		"          [-r MARKER] [-t SECONDS] [-x N] [-q] [-c]\n"
+		"  -m BACKING  guest RAM (default gmem-1g):\n", bench_prog);
 	for (i = 0; i < ARRAY_SIZE(backings); i++)
 		fprintf(stderr, "                %-8s %s\n", backings[i].name,
 			backings[i].what);
@@ -972,6 +1083,10 @@ static void usage(void)
 		"  -r MARKER   the guest's first userspace line contains it\n"
 		"              (default \"gmem-guest: userspace\")\n"
 		"  -t SECONDS  time limit (default 600)\n"
+		"  -x N        guest_memfd: from the first userspace line on, convert\n"
+		"              N random 4K pages to shared and back while the guest\n"
+		"              runs, report what that cost, then send 'q' to the\n"
+		"              guest's console (gmem_guest.verify waits for it)\n"
 		"  -q          do not echo the guest's console\n"
 		"  -c          check, for tests: on HugeTLB guest_memfd, loading split\n"
 		"              and merged huge pages; on any huge backing, the guest\n"
@@ -983,8 +1098,9 @@ int main(int argc, char *argv[])
 {
 	const char *kernel = NULL, *initrd = NULL, *args = "", *mode = "gmem-1g";
 	struct machine m = { .marker = "gmem-guest: userspace" };
-	struct counters c0, c1, c3;
+	struct counters c0, c1, c2, c3;
 	struct vm vm = { .ram = 1024 * MIB };
+	struct converter cv = { .vm = &vm, .m = &m };
 	unsigned int limit = 600;
 	bool check = false;
 	uint64_t t_loaded, pages[3], huge, per_page;
@@ -996,8 +1112,9 @@ int main(int argc, char *argv[])
 	int opt, vcpu, mmap_size, tsc_khz;
 	size_t i;
 
+	bench_prog = "gmem_vmm";
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	while ((opt = getopt(argc, argv, "k:i:m:s:a:r:t:qch")) != -1) {
+	while ((opt = getopt(argc, argv, "k:i:m:s:a:r:t:x:qch")) != -1) {
 		switch (opt) {
 		case 'k':
 			kernel = optarg;
@@ -1020,6 +1137,14 @@ int main(int argc, char *argv[])
 		case 't':
 			limit = strtoul(optarg, NULL, 0);
 			break;
+		case 'x':
+			cv.want = strtoul(optarg, NULL, 0);
+			if (cv.want < 1 || cv.want > MAX_ROUND_TRIPS) {
+				fprintf(stderr, "%s: -x takes 1 to %d round trips\n",
+					bench_prog, MAX_ROUND_TRIPS);
+				exit(2);
+			}
+			break;
 		case 'q':
 			m.quiet = true;
 			break;
@@ -1036,13 +1161,18 @@ int main(int argc, char *argv[])
 		if (!strcmp(mode, backings[i].name))
 			vm.b = &backings[i];
 	if (!vm.b) {
-		fprintf(stderr, "%s: unknown backing '%s'\n", prog, mode);
+		fprintf(stderr, "%s: unknown backing '%s'\n", bench_prog, mode);
 		usage();
+	}
+	if (cv.want && !vm.b->gmem) {
+		fprintf(stderr, "%s: -x converts guest_memfd RAM, not %s\n",
+			bench_prog, vm.b->name);
+		exit(2);
 	}
 	if (!vm.ram || vm.ram % (1ULL << vm.b->page_shift) || vm.ram < 64 * MIB ||
 	    vm.ram > 3072 * MIB) {
 		fprintf(stderr, "%s: -s must be 64 to 3072 MiB, a multiple of the %s page size\n",
-			prog, vm.b->name);
+			bench_prog, vm.b->name);
 		exit(2);
 	}
 
@@ -1076,6 +1206,7 @@ int main(int argc, char *argv[])
 	load_linux(&vm, kernel, initrd, cmdline, &boot);
 	read_counters(&c1);
 	seal_ranges(&vm);
+	read_counters(&c2);
 	t_loaded = now_ns();
 
 	vcpu = ioctl(vm.fd, KVM_CREATE_VCPU, 0);
@@ -1087,7 +1218,17 @@ int main(int argc, char *argv[])
 		die_errno("mmap of kvm_run");
 	setup_vcpu(&vm, vcpu, &boot);
 
+	if (cv.want) {
+		m.done_converting = &cv.finished;
+		cv.vcpu_thread = pthread_self();
+		if (pthread_create(&cv.thread, NULL, converter_thread, &cv))
+			die("pthread_create failed");
+	}
 	run(&m, vcpu, kvm_run, limit);
+	if (cv.want) {
+		__atomic_store_n(&cv.stop, true, __ATOMIC_RELEASE);
+		pthread_join(cv.thread, NULL);
+	}
 	read_vm_stats(vm.fd, pages);
 	read_counters(&c3);
 	if (!m.userspace_ns)
@@ -1130,6 +1271,12 @@ int main(int argc, char *argv[])
 	if (vm.b->gmem)
 		printf("#   converting             %10.3f ms in %llu conversions (%d ranges to shared, then back to private)\n",
 		       vm.convert_ns / 1e6, (unsigned long long)vm.conversions, vm.nr_ranges);
+	if (cv.want) {
+		printf("#   converting while running %d of %d round trips of a random 4K page; %lld splits, %lld merges\n",
+		       cv.done, cv.want, c3.splits - c2.splits, c3.merges - c2.merges);
+		report_round_trips(vm.b->name, "split", &cv.split);
+		report_round_trips(vm.b->name, "no_split", &cv.no_split);
+	}
 	printf("#   hugetlb_gmem           splits %lld, merges %lld, vmemmap restores %lld, optimizes %lld\n",
 	       c3.splits - c0.splits, c3.merges - c0.merges,
 	       c3.restores - c0.restores, c3.optimizes - c0.optimizes);
@@ -1153,6 +1300,18 @@ int main(int argc, char *argv[])
 	       c3.splits - c0.splits, c3.merges - c0.merges,
 	       (unsigned long long)pages[0], (unsigned long long)pages[1],
 	       (unsigned long long)pages[2], vmemmap_kib);
+	if (check && cv.done < cv.want) {
+		fprintf(stderr, "%s: check: the guest powered off after %d of %d round trips\n",
+			bench_prog, cv.done, cv.want);
+		return 1;
+	}
+	/* Each split while the guest ran must have been merged again. */
+	if (check && cv.want && vm.b->page_shift != 12 &&
+	    (c3.splits == c2.splits || c3.merges - c2.merges != c3.splits - c2.splits)) {
+		fprintf(stderr, "%s: check: %lld splits and %lld merges while the guest ran\n",
+			bench_prog, c3.splits - c2.splits, c3.merges - c2.merges);
+		return 1;
+	}
 	if (check)
 		return check_report(&vm, &c0, &c3, pages);
 	return 0;

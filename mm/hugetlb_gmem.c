@@ -39,6 +39,7 @@
 #include <linux/hugetlb_cgroup.h>
 #include <linux/hugetlb_gmem.h>
 #include <linux/highmem.h>
+#include <linux/ktime.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
@@ -57,22 +58,41 @@ struct hugetlb_gmem {
 	long nr_huge_pages;
 };
 
-/* For tests and benchmarks: /sys/kernel/debug/hugetlb_gmem/stats. */
+/*
+ * For tests and benchmarks: /sys/kernel/debug/hugetlb_gmem/stats.  The _ns
+ * totals time undoing and redoing HVO alone, which a conversion's own time
+ * cannot tell apart from the rest of a split or merge.
+ */
 static struct {
 	atomic_long_t splits, merges, vmemmap_restores, vmemmap_optimizes;
 	atomic_long_t dissolves;
+	atomic_long_t vmemmap_restore_prepare_ns, vmemmap_restore_rcu_ns;
+	atomic_long_t vmemmap_restore_commit_ns, vmemmap_optimize_ns;
 } hugetlb_gmem_stats;
+
+#define HUGETLB_GMEM_STAT(name) { #name, &hugetlb_gmem_stats.name }
+static const struct {
+	const char *name;
+	atomic_long_t *value;
+} hugetlb_gmem_stat_list[] = {
+	HUGETLB_GMEM_STAT(splits),
+	HUGETLB_GMEM_STAT(merges),
+	HUGETLB_GMEM_STAT(vmemmap_restores),
+	HUGETLB_GMEM_STAT(vmemmap_optimizes),
+	HUGETLB_GMEM_STAT(dissolves),
+	HUGETLB_GMEM_STAT(vmemmap_restore_prepare_ns),
+	HUGETLB_GMEM_STAT(vmemmap_restore_rcu_ns),
+	HUGETLB_GMEM_STAT(vmemmap_restore_commit_ns),
+	HUGETLB_GMEM_STAT(vmemmap_optimize_ns),
+};
 
 static int hugetlb_gmem_stats_show(struct seq_file *m, void *v)
 {
-	seq_printf(m, "splits %ld\nmerges %ld\n",
-		   atomic_long_read(&hugetlb_gmem_stats.splits),
-		   atomic_long_read(&hugetlb_gmem_stats.merges));
-	seq_printf(m, "vmemmap_restores %ld\nvmemmap_optimizes %ld\n",
-		   atomic_long_read(&hugetlb_gmem_stats.vmemmap_restores),
-		   atomic_long_read(&hugetlb_gmem_stats.vmemmap_optimizes));
-	seq_printf(m, "dissolves %ld\n",
-		   atomic_long_read(&hugetlb_gmem_stats.dissolves));
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(hugetlb_gmem_stat_list); i++)
+		seq_printf(m, "%s %ld\n", hugetlb_gmem_stat_list[i].name,
+			   atomic_long_read(hugetlb_gmem_stat_list[i].value));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(hugetlb_gmem_stats);
@@ -315,6 +335,7 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 			       int refs, struct hugetlb_gmem_split *sp)
 {
 	struct address_space *mapping = folio->mapping;
+	u64 start;
 	int err;
 
 	/* hugetlb keeps the poisoned pages on a list in the folio. */
@@ -333,7 +354,10 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 		return err;
 	}
 
+	start = ktime_get_ns();
 	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
+	atomic_long_add(ktime_get_ns() - start,
+			&hugetlb_gmem_stats.vmemmap_restore_prepare_ns);
 	if (err) {
 		xas_destroy(&sp->xas);
 		return err;
@@ -416,6 +440,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr)
 {
+	u64 start = ktime_get_ns(), rcu_done;
 	int i;
 
 	/* Before the folios are frozen: see hugetlb_vmemmap_restore_commit(). */
@@ -425,12 +450,16 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			break;
 		}
 	}
+	rcu_done = ktime_get_ns();
 	for (i = 0; i < nr; i++) {
 		if (folio_test_hugetlb_vmemmap_optimized(sp[i].folio))
 			atomic_long_inc(&hugetlb_gmem_stats.vmemmap_restores);
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
 	}
+	atomic_long_add(rcu_done - start, &hugetlb_gmem_stats.vmemmap_restore_rcu_ns);
+	atomic_long_add(ktime_get_ns() - rcu_done,
+			&hugetlb_gmem_stats.vmemmap_restore_commit_ns);
 	for (i = 0; i < nr; i++)
 		hugetlb_gmem_split_one(hg, &sp[i]);
 }
@@ -555,10 +584,13 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs)
 {
+	u64 start = ktime_get_ns();
 	int i;
 
 	hugetlb_vmemmap_optimize_live_folios(hg->h, folios, nr,
 					     pages_per_huge_page(hg->h) + refs);
+	atomic_long_add(ktime_get_ns() - start,
+			&hugetlb_gmem_stats.vmemmap_optimize_ns);
 	for (i = 0; i < nr; i++)
 		if (folio_test_hugetlb_vmemmap_optimized(folios[i]))
 			atomic_long_inc(&hugetlb_gmem_stats.vmemmap_optimizes);
