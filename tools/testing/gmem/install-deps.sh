@@ -12,7 +12,7 @@ pin=${KERNEL_DEB_VERSION:-6.12.117-1~deb12u1}
 pkgs=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
       kmod file rsync ccache quilt perl git qemu-system-x86 busybox-static
       libhugetlbfs-bin fio gnuplot-nox
-      meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev libfdt-dev)
+      meson ninja-build pkg-config dpkg-dev libglib2.0-dev libpixman-1-dev libfdt-dev)
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
