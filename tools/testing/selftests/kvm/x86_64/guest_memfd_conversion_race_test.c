@@ -226,16 +226,9 @@ int main(int argc, char *argv[])
 
 	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code, vcpus);
 
-	gmem_fd = vm_create_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA,
-						       file_pages * page_size,
-						       GUEST_MEMFD_FLAG_INIT_SHARED,
-						       huge_shift, (void **)&mem);
 	/* Pages past those used stay private: see the top. */
-	if (file_pages > nr_pages)
-		gmem_set_memory_attributes2(gmem_fd, nr_pages * page_size,
-					    (file_pages - nr_pages) * page_size,
-					    KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
-	virt_map(vm, GMEM_GPA, GMEM_GPA, nr_pages);
+	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
+						    file_pages, huge_shift, (void **)&mem);
 	sync_global_to_guest(vm, nr_pages);
 
 	if (huge_shift) {
