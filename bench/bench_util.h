@@ -16,7 +16,7 @@
 
 static const char *bench_prog;
 
-static void die(const char *fmt, ...)
+static inline void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -29,13 +29,13 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static void die_errno(const char *what)
+static inline void die_errno(const char *what)
 {
 	die("%s: %s", what, strerror(errno));
 }
 
 /* CLOCK_MONOTONIC: under QEMU -icount this is instruction time. */
-static uint64_t now_ns(void)
+static inline uint64_t now_ns(void)
 {
 	struct timespec ts;
 
@@ -44,7 +44,7 @@ static uint64_t now_ns(void)
 }
 
 /* For qsort() of uint64_t samples. */
-static int cmp_u64(const void *a, const void *b)
+static inline int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 

@@ -185,7 +185,8 @@ static void check_pool(const struct backing *b, uint64_t ram)
 
 /*
  * Convert in place, keeping the contents; returns the time it took.  EAGAIN
- * (a page held for a moment, as by a vCPU's fault on it) is retried.
+ * (a page held for a moment, as by a vCPU's fault on it) is retried for up
+ * to 10 s.
  */
 static uint64_t set_private(struct vm *vm, uint64_t gpa, uint64_t size, bool private)
 {
@@ -198,8 +199,10 @@ static uint64_t set_private(struct vm *vm, uint64_t gpa, uint64_t size, bool pri
 	uint64_t t = now_ns();
 
 	while (ioctl(vm->gmem, KVM_SET_MEMORY_ATTRIBUTES2, &attr)) {
-		if (errno == EAGAIN)
+		if (errno == EAGAIN && now_ns() - t < 10000000000ULL) {
+			usleep(100);
 			continue;
+		}
 		die("KVM_SET_MEMORY_ATTRIBUTES2 [%#llx, +%#llx) to %s: %s (error_offset %#llx)",
 		    (unsigned long long)gpa, (unsigned long long)size,
 		    private ? "private" : "shared", strerror(errno),
@@ -646,6 +649,7 @@ struct machine {
 	/* -x: once *done_converting, the guest receives 'q' on COM1, once. */
 	const bool *done_converting;
 	bool sent_q;
+	bool verify_started;	/* the guest printed VERIFY_STARTED */
 	char line[160];
 	size_t line_len;
 	/* The guest's "gmem-guest: result ..." lines, for the report. */
@@ -674,12 +678,15 @@ static void uart_update_irq(struct machine *m)
 }
 
 #define RESULT_PREFIX "gmem-guest: result "
+#define VERIFY_STARTED "gmem-guest: verify: started"
 
 static void console_line(struct machine *m)
 {
 	size_t n = strlen(RESULT_PREFIX);
 
 	m->line[m->line_len] = 0;
+	if (!strcmp(m->line, VERIFY_STARTED))
+		__atomic_store_n(&m->verify_started, true, __ATOMIC_RELEASE);
 	if (m->line_len > n && !strncmp(m->line, RESULT_PREFIX, n) &&
 	    m->nr_results < (int)ARRAY_SIZE(m->results))
 		snprintf(m->results[m->nr_results++], sizeof(m->results[0]), "%s", m->line + n);
@@ -885,12 +892,12 @@ static void handle_io(struct machine *m, struct kvm_run *run)
 
 /*
  * What a VMM does when its guest shares a page with it and takes it back
- * again: from the guest's first userspace line on, random 4K pages of its
- * RAM go to shared and straight back to private (PRESERVE) while the vCPU
- * runs.  A software-protected guest that touches such a page meanwhile
- * sees the same bytes; KVM zaps the page's stage-2 mapping both times, and
- * on HugeTLB pages each round trip splits a huge page the guest has mapped
- * and merges it again.
+ * again: once the guest's gmem_guest.verify workload has started, random
+ * 4K pages of its RAM go to shared and straight back to private (PRESERVE)
+ * while the vCPU runs.  A software-protected guest that touches such a
+ * page meanwhile sees the same bytes; KVM zaps the page's stage-2 mapping
+ * both times, and on HugeTLB pages a round trip that hits a huge page the
+ * guest has used splits it and merges it again.
  */
 struct converter {
 	struct vm *vm;
@@ -913,7 +920,7 @@ static void *converter_thread(void *arg)
 	struct counters before, after;
 	struct round_trips *rt;
 
-	while (!__atomic_load_n(&cv->m->userspace_ns, __ATOMIC_ACQUIRE)) {
+	while (!__atomic_load_n(&cv->m->verify_started, __ATOMIC_ACQUIRE)) {
 		if (__atomic_load_n(&cv->stop, __ATOMIC_ACQUIRE))
 			return NULL;
 		usleep(1000);
@@ -993,7 +1000,8 @@ static void send_q(struct machine *m)
 static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int limit)
 {
 	struct sigaction sa = { .sa_handler = on_alarm };
-	struct sigaction kick = { .sa_handler = on_kick };
+	/* SA_RESTART: a kick must not fail the console's write(). */
+	struct sigaction kick = { .sa_handler = on_kick, .sa_flags = SA_RESTART };
 
 	sigaction(SIGALRM, &sa, NULL);
 	sigaction(SIGUSR1, &kick, NULL);
@@ -1045,6 +1053,17 @@ static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int l
 
 /* --- main ----------------------------------------------------------------- */
 
+/* Rounds the guest's gmem_guest.verify reported ("verify,<rounds>"), or 0. */
+static int verify_rounds(const struct machine *m)
+{
+	int i, rounds;
+
+	for (i = 0; i < m->nr_results; i++)
+		if (sscanf(m->results[i], "verify,%d", &rounds) == 1)
+			return rounds;
+	return 0;
+}
+
 /* -c: what a boot on this backing must have done; 1 if it did not. */
 static int check_report(const struct vm *vm, const struct counters *before,
 			const struct counters *after, const uint64_t pages[3])
@@ -1083,10 +1102,10 @@ static void usage(void)
 		"  -r MARKER   the guest's first userspace line contains it\n"
 		"              (default \"gmem-guest: userspace\")\n"
 		"  -t SECONDS  time limit (default 600)\n"
-		"  -x N        guest_memfd: from the first userspace line on, convert\n"
-		"              N random 4K pages to shared and back while the guest\n"
-		"              runs, report what that cost, then send 'q' to the\n"
-		"              guest's console (gmem_guest.verify waits for it)\n"
+		"  -x N        guest_memfd, with -a gmem_guest.verify=MIB: once the\n"
+		"              guest's check runs, convert N random 4K pages to shared\n"
+		"              and back, report what that cost, then send 'q' to the\n"
+		"              guest's console, which ends the check\n"
 		"  -q          do not echo the guest's console\n"
 		"  -c          check, for tests: on HugeTLB guest_memfd, loading split\n"
 		"              and merged huge pages; on any huge backing, the guest\n"
@@ -1219,10 +1238,18 @@ int main(int argc, char *argv[])
 	setup_vcpu(&vm, vcpu, &boot);
 
 	if (cv.want) {
+		sigset_t block, old;
+
 		m.done_converting = &cv.finished;
 		cv.vcpu_thread = pthread_self();
+		/* SIGALRM and the kicks are for the vCPU thread only. */
+		sigemptyset(&block);
+		sigaddset(&block, SIGALRM);
+		sigaddset(&block, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &block, &old);
 		if (pthread_create(&cv.thread, NULL, converter_thread, &cv))
 			die("pthread_create failed");
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	run(&m, vcpu, kvm_run, limit);
 	if (cv.want) {
@@ -1303,6 +1330,12 @@ int main(int argc, char *argv[])
 	if (check && cv.done < cv.want) {
 		fprintf(stderr, "%s: check: the guest powered off after %d of %d round trips\n",
 			bench_prog, cv.done, cv.want);
+		return 1;
+	}
+	/* The guest's check must have run during and after the round trips. */
+	if (check && cv.want && verify_rounds(&m) < 2) {
+		fprintf(stderr, "%s: check: the guest's data check ran %d rounds, fewer than 2\n",
+			bench_prog, verify_rounds(&m));
 		return 1;
 	}
 	/* Each split while the guest ran must have been merged again. */

@@ -57,6 +57,8 @@ if [ "$accel" = kvm ]; then
 	cpu=(-accel kvm -cpu host)
 else
 	qemu=${GMEM_TCG_QEMU:-qemu-system-x86_64}
+	[ -n "${GMEM_TCG_QEMU:-}" ] ||
+		echo "# run-vm: GMEM_TCG_QEMU unset: the host's QEMU, without our fix (make sets it)" >&2
 	cpu=(-accel tcg,thread=single -cpu EPYC)
 	# Guest time counts instructions (1 ns each) and repeats exactly.
 	[ -n "${GMEM_ICOUNT:-}" ] && cpu+=(-icount shift=0,sleep=off)

@@ -12,6 +12,10 @@
 # x86_64 system emulator is built, with TCG and no optional features; it
 # finds its firmware where Debian's packages put it.
 #
+# It builds in OUT_DIR.new and replaces OUT_DIR only when it succeeded, so
+# a failed fetch (the archive moved on: upgrade qemu-system-x86) keeps the
+# last good build.
+#
 # usage: build-qemu.sh OUT_DIR     (prints nothing when OUT_DIR is current)
 set -euo pipefail
 
@@ -26,6 +30,8 @@ stamp="$version $(cat "$0" "$here"/*.patch | sha1sum | cut -d' ' -f1)"
 	exit 0
 
 echo "  QEMU    Debian qemu $version + $(ls "$here"/*.patch | wc -l) fix(es) -> $out"
+final=$out
+out=$final.new
 rm -rf "$out"
 mkdir -p "$out/apt/sources.list.d" "$out/apt/lists/partial" "$out/apt/cache/archives/partial"
 
@@ -33,9 +39,9 @@ mkdir -p "$out/apt/sources.list.d" "$out/apt/lists/partial" "$out/apt/cache/arch
 for f in /etc/apt/sources.list.d/*.sources; do
 	[ -e "$f" ] && sed 's/^Types:.*/Types: deb-src/' "$f" > "$out/apt/sources.list.d/${f##*/}"
 done
-if [ -f /etc/apt/sources.list ]; then
-	sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > "$out/apt/sources.list.d/sources.list"
-fi
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+	[ -e "$f" ] && sed -n 's/^deb\( \|\t\)/deb-src\1/p' "$f" > "$out/apt/sources.list.d/${f##*/}.list"
+done
 apt=(apt-get -qq -o Dir::Etc::SourceList=/dev/null
      -o Dir::Etc::SourceParts="$out/apt/sources.list.d"
      -o Dir::State::Lists="$out/apt/lists" -o Dir::Cache="$out/apt/cache")
@@ -43,19 +49,21 @@ apt=(apt-get -qq -o Dir::Etc::SourceList=/dev/null
 [ "$(id -u)" -ne 0 ] || apt+=(-o APT::Sandbox::User=root)
 "${apt[@]}" update || die "apt-get update of the deb-src indexes failed"
 (cd "$out" && "${apt[@]}" source --download-only "qemu=$version") ||
-	die "apt-get source qemu=$version failed"
+	die "apt-get source qemu=$version failed (is qemu-system-x86 older than the archive's? upgrade it)"
 
 upstream=${version#*:}
 upstream=${upstream%-*}
 mkdir -p "$out/src"
-tar -C "$out/src" --strip-components=1 -xf "$out"/qemu_"$upstream".orig.tar.*
-tar -C "$out/src" -xf "$out"/qemu_"${version#*:}".debian.tar.*
+tar -C "$out/src" --strip-components=1 -xf "$out"/qemu_"$upstream".orig.tar.xz
+tar -C "$out/src" -xf "$out"/qemu_"${version#*:}".debian.tar.xz
 (cd "$out/src" && QUILT_PATCHES=debian/patches QUILTRC=/dev/null quilt push -a -q > /dev/null) ||
 	die "Debian's patches do not apply"
 for p in "$here"/*.patch; do
 	patch -d "$out/src" -p1 -s < "$p" || die "${p##*/} does not apply to qemu $version"
 done
 # The Debian source has no firmware blobs: do not unpack the EDK2 ones.
+grep -q 'unpack_edk2_blobs = bzip2.found()' "$out/src/meson.build" ||
+	die "meson.build no longer unpacks the EDK2 blobs the way this script expects"
 sed -i 's/unpack_edk2_blobs = bzip2.found()/unpack_edk2_blobs = false/' "$out/src/meson.build"
 
 mkdir -p "$out/build"
@@ -69,3 +77,5 @@ ninja -C "$out/build" qemu-system-x86_64 > "$out/build.log" 2>&1 ||
 	{ tail -n 20 "$out/build.log" >&2; die "build failed ($out/build.log)"; }
 cp "$out/build/qemu-system-x86_64" "$out/qemu-system-x86_64"
 echo "$stamp" > "$out/.stamp"
+rm -rf "$final"
+mv "$out" "$final"
