@@ -744,7 +744,9 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	/*
 	 * Unlocked: memory-failure locks a folio it holds.  Allocation and
 	 * conversion are excluded by the fault mutex and invalidate_lock, so
-	 * only lookups, which let go soon, can hold it meanwhile.
+	 * only lookups, which let go soon, can hold it meanwhile: KVM's let go
+	 * of a huge folio in a range that is not wholly private and come here,
+	 * to wait on the fault mutex for the pieces.
 	 */
 	folio_unlock(folio);
 	while ((err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp)) == -EAGAIN)

@@ -22,6 +22,8 @@
  *  - punch hole, and close, racing conversions that split and merge the
  *    same huge page: no error but EAGAIN (a page the host is faulting in),
  *    and the pool's counters exact once the file is gone;
+ *  - two first faults on a shared huge page, the second while the first
+ *    splits it: one split, and the page merges at the first try;
  *  - a file closed while a 4K page of a split huge page is still held: the
  *    huge page leaves the pool (its pieces go to the page allocator when
  *    let go), and everything else goes back.  2M only: the test grows the
@@ -681,6 +683,71 @@ static void test_punch_close_race(void)
 	assert_pool(&pool, "after the punch and close race");
 }
 
+struct first_fault {
+	struct test *t;
+	uint64_t page;
+	pthread_barrier_t *go;
+};
+
+/* Faults @page in as soon as the huge page is in the page cache. */
+static void *first_fault_thread(void *arg)
+{
+	struct first_fault *f = arg;
+	void *addr = f->t->mem + f->page * 4096;
+	unsigned char resident;
+
+	pthread_barrier_wait(f->go);
+	do {
+		TEST_ASSERT(!mincore(addr, 4096, &resident), "mincore");
+	} while (!(resident & 1));
+	TEST_ASSERT(!madvise(addr, 4096, MADV_POPULATE_WRITE),
+		    "faulting in shared page %lu: %s", f->page, strerror(errno));
+	return NULL;
+}
+
+/*
+ * The first fault on a shared huge page allocates it and splits it at
+ * once.  A second fault that finds the huge folio in the page cache
+ * meanwhile (mincore() tells the moment it is there) must wait for the
+ * pieces: mapping the huge folio would map all of it, and its reference
+ * would stall the split for ever.
+ */
+static void test_first_fault_race(void)
+{
+	const int rounds = huge_shift == 21 ? 8 : 2;
+	struct first_fault f;
+	pthread_barrier_t go;
+	struct stats stats;
+	pthread_t thread;
+	struct pool pool;
+	struct test t;
+	int i;
+
+	read_pool(&pool);
+	pthread_barrier_init(&go, NULL, 2);
+	for (i = 0; i < rounds; i++) {
+		test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+		read_stats(&stats);
+		f = (struct first_fault){ .t = &t, .page = 100 + i, .go = &go };
+		pthread_create(&thread, NULL, first_fault_thread, &f);
+		pthread_barrier_wait(&go);
+		host_write(&t, i, 1, 3);
+		pthread_join(thread, NULL);
+		assert_stats(&stats, 1, 0, "after two first faults on a huge page");
+		/* All of it, as check_all() wants: the other huge page splits too. */
+		host_write(&t, 0, nr_pages, 4);
+		check_all(&t, "after two first faults on a huge page");
+
+		/* Nothing kept a reference: it merges at the first try. */
+		convert(&t, 0, pages_per_huge, false);
+		assert_stats(&stats, NR_HUGE, 1, "after the huge page was made private");
+		check_all(&t, "after the huge page was made private");
+		test_destroy(&t);
+	}
+	pthread_barrier_destroy(&go);
+	assert_pool(&pool, "after the first fault race");
+}
+
 /* Closed while a piece is held: that huge page leaves the pool. */
 static void test_close_held(void)
 {
@@ -756,6 +823,7 @@ int main(int argc, char *argv[])
 	test_punch();
 	test_cgroup();
 	test_punch_close_race();
+	test_first_fault_race();
 	if (huge_shift == 21)
 		test_close_held();
 	read_stats(&after);
