@@ -65,7 +65,7 @@ struct hugetlb_gmem {
  */
 static struct {
 	atomic_long_t splits, merges, vmemmap_restores, vmemmap_optimizes;
-	atomic_long_t dissolves;
+	atomic_long_t dissolves, poisoned_splits, poisoned_merges_skipped;
 	atomic_long_t vmemmap_restore_prepare_ns, vmemmap_restore_rcu_ns;
 	atomic_long_t vmemmap_restore_commit_ns, vmemmap_optimize_ns;
 } hugetlb_gmem_stats;
@@ -80,6 +80,8 @@ static const struct {
 	HUGETLB_GMEM_STAT(vmemmap_restores),
 	HUGETLB_GMEM_STAT(vmemmap_optimizes),
 	HUGETLB_GMEM_STAT(dissolves),
+	HUGETLB_GMEM_STAT(poisoned_splits),
+	HUGETLB_GMEM_STAT(poisoned_merges_skipped),
 	HUGETLB_GMEM_STAT(vmemmap_restore_prepare_ns),
 	HUGETLB_GMEM_STAT(vmemmap_restore_rcu_ns),
 	HUGETLB_GMEM_STAT(vmemmap_restore_commit_ns),
@@ -377,6 +379,23 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
+/*
+ * A huge folio that memory failure poisoned after the split was prepared:
+ * hugetlb keeps which of its pages are poisoned on a list in the folio,
+ * which the split is about to overwrite.  Mark those pages instead, as a
+ * hugetlb folio being freed would; when hugetlb lost track, all of them.
+ * Frees the list, allocates nothing.  Returns whether all are poisoned.
+ */
+static bool hugetlb_gmem_unpoison_folio(struct folio *folio)
+{
+	lockdep_assert_held(&hugetlb_lock);
+	if (folio_test_hugetlb_raw_hwp_unreliable(folio))
+		return true;
+	/* Sets PG_hwpoison on the pages on the list: make_piece keeps it. */
+	folio_clear_hugetlb_hwpoison(folio);
+	return false;
+}
+
 /* Split one folio whose vmemmap is restored; frozen, so nothing sleeps. */
 static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 				   struct hugetlb_gmem_split *sp)
@@ -384,6 +403,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	struct folio *folio = sp->folio;
 	struct address_space *mapping = folio->mapping;
 	long i, nr = folio_nr_pages(folio);
+	bool poisoned, all_poisoned = false;
 	pgoff_t index = folio->index;
 	XA_STATE(xas, &mapping->i_pages, index);
 	struct hstate *h = hg->h;
@@ -402,6 +422,10 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	hugetlb_gmem_split_entries(&sp->xas, folio);
 
 	spin_lock(&hugetlb_lock);
+	/* Memory failure marks hugetlb folios under hugetlb_lock too. */
+	poisoned = folio_test_hwpoison(folio);
+	if (poisoned)
+		all_poisoned = hugetlb_gmem_unpoison_folio(folio);
 	hugetlb_cgroup_uncharge_folio(hstate_index(h), nr, folio);
 	list_del_init(&folio->lru);
 	hugetlb_set_folio_subpool(folio, NULL);
@@ -411,6 +435,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 
 	for (i = 1; i < nr; i++) {
 		hugetlb_gmem_make_piece(folio, i);
+		if (all_poisoned)
+			SetPageHWPoison(folio_page(folio, i));
 		xas_set(&xas, index + i);
 		xas_store(&xas, folio_page(folio, i));
 	}
@@ -421,6 +447,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	xas_unlock_irq(&xas);
 
 	atomic_long_inc(&hugetlb_gmem_stats.splits);
+	if (poisoned)
+		atomic_long_inc(&hugetlb_gmem_stats.poisoned_splits);
 	/* The page cache's, and the caller's. */
 	folio_ref_unfreeze(folio, 1 + sp->refs);
 }
@@ -509,7 +537,10 @@ static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
 /*
  * Merge the pieces at @index back into a hugetlb folio charged to @h_cg
  * (may be NULL).  Cannot fail and allocates nothing: storing the huge entry
- * frees the 4K entries' nodes.
+ * frees the 4K entries' nodes.  A piece that memory failure poisoned since
+ * the pieces were checked leaves them as they are (a hugetlb folio records
+ * its poisoned pages on a list, which would take an allocation): returns
+ * NULL then, with the charge to @h_cg given back.
  */
 static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 					  struct address_space *mapping,
@@ -539,6 +570,19 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 		while (i--)
 			page_ref_unfreeze(nth_page(head, i), 1);
 		cond_resched();
+	}
+
+	/* Frozen, they cannot be poisoned any more: memory failure holds them. */
+	for (i = 0; i < nr; i++)
+		if (PageHWPoison(nth_page(head, i)))
+			break;
+	if (i < nr) {
+		for (i = 0; i < nr; i++)
+			page_ref_unfreeze(nth_page(head, i), 1);
+		if (h_cg)
+			hugetlb_cgroup_uncharge_cgroup(hstate_index(h), nr, h_cg);
+		atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
+		return NULL;
 	}
 
 	/* Lookups that find a piece retry until the store below. */
@@ -650,7 +694,8 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
  *
  * Cannot fail and allocates nothing; references taken since the prepare
  * can only be transient, and are waited for.  HVO is redone later, by
- * hugetlb_gmem_merge_finish().
+ * hugetlb_gmem_merge_finish().  A piece poisoned since the prepare leaves
+ * the huge page split.
  */
 void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
@@ -676,14 +721,19 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_merge *mg, int nr)
 {
 	struct folio **folios;
-	int i;
+	int i, n = 0;
 
 	folios = kvmalloc_array(nr, sizeof(*folios), GFP_KERNEL);
 	if (!folios)
 		return;
-	for (i = 0; i < nr; i++)
-		folios[i] = xa_load(&mapping->i_pages, mg[i].index);
-	hugetlb_gmem_optimize(hg, folios, nr, 0);
+	/* Those a poisoned piece kept split are not huge folios. */
+	for (i = 0; i < nr; i++) {
+		struct folio *folio = xa_load(&mapping->i_pages, mg[i].index);
+
+		if (folio_test_hugetlb(folio))
+			folios[n++] = folio;
+	}
+	hugetlb_gmem_optimize(hg, folios, n, 0);
 	kvfree(folios);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_finish);
@@ -787,11 +837,19 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
 	}
 }
 
-/* Give a whole huge folio back to the file's reservation. */
+/*
+ * Give a whole huge folio back to the file's reservation.  A poisoned one
+ * leaves the pool when it is freed, its healthy pages going back to the
+ * page allocator: in the pool it would count as free and never be used.
+ */
 static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 {
 	struct inode *inode = folio->mapping->host;
 
+	if (folio_test_hwpoison(folio)) {
+		folio_set_hugetlb_temporary(folio);
+		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
+	}
 	folio_lock(folio);
 	folio_clear_dirty(folio);
 	folio_clear_uptodate(folio);
@@ -900,13 +958,20 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 		if (!folio_test_hugetlb(folio) && whole) {
 			err = hugetlb_gmem_check_held_pieces(hg, mapping, index,
 							     evict);
-			if (!err)
-				folio = __hugetlb_gmem_merge(hg, mapping, index,
-							     NULL);
-			else if (evict)
+			if (!err) {
+				struct folio *merged;
+
+				merged = __hugetlb_gmem_merge(hg, mapping, index,
+							      NULL);
+				if (merged)
+					folio = merged;
+				else
+					err = -EHWPOISON;
+			}
+			if (err && evict) {
 				hugetlb_gmem_dissolve(hg, mapping, index);
-			if (err && evict)
 				continue;
+			}
 		}
 
 		if (!whole || !folio_test_hugetlb(folio)) {

@@ -24,6 +24,11 @@
  *    and the pool's counters exact once the file is gone;
  *  - two first faults on a shared huge page, the second while the first
  *    splits it: one split, and the page merges at the first try;
+ *  - memory failure (hwpoison's corrupt-pfn) on a private huge page: it
+ *    can no longer be split (EHWPOISON), and the rest carries on; and on
+ *    one that conversions split and merge meanwhile, which must neither
+ *    deadlock nor lose the poison.  2M only, as the test gives the pool
+ *    its page back.
  *  - a file closed while a 4K page of a split huge page is still held: the
  *    huge page leaves the pool (its pieces go to the page allocator when
  *    let go), and everything else goes back.  2M only: the test grows the
@@ -159,6 +164,7 @@ static void guest_do(struct test *t, uint64_t op, uint64_t first, uint64_t nr)
 
 struct stats {
 	uint64_t splits, merges, vmemmap_restores, vmemmap_optimizes, dissolves;
+	uint64_t poisoned_splits, poisoned_merges_skipped;
 };
 
 static void read_stats(struct stats *s)
@@ -172,6 +178,8 @@ static void read_stats(struct stats *s)
 		{ "vmemmap_restores", &s->vmemmap_restores },
 		{ "vmemmap_optimizes", &s->vmemmap_optimizes },
 		{ "dissolves", &s->dissolves },
+		{ "poisoned_splits", &s->poisoned_splits },
+		{ "poisoned_merges_skipped", &s->poisoned_merges_skipped },
 	};
 	FILE *f = fopen(STATS, "r");
 	int i, found = 0;
@@ -748,6 +756,194 @@ static void test_first_fault_race(void)
 	assert_pool(&pool, "after the first fault race");
 }
 
+/* The pfn of a page the host can map (/proc/self/pagemap). */
+static uint64_t host_pfn(struct test *t, uint64_t page)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t entry;
+
+	TEST_ASSERT(fd >= 0, "open /proc/self/pagemap");
+	TEST_ASSERT(host_can_fault(t, page), "page %lu is not shared", page);
+	TEST_ASSERT_EQ(pread(fd, &entry, sizeof(entry),
+			     ((uint64_t)t->mem / 4096 + page) * sizeof(entry)),
+		       sizeof(entry));
+	close(fd);
+	TEST_ASSERT(entry & BIT_ULL(63), "page %lu not present", page);
+	return entry & GENMASK_ULL(54, 0);
+}
+
+/*
+ * Memory failure on @pfn, as a hardware error would.  On a guest_memfd
+ * page it only marks the page (hugetlb folios that cannot migrate, and
+ * pieces that are not on the LRU, are not theirs to handle) and reports
+ * that it failed (EBUSY or EIO): the guest decides.
+ */
+static void poison_pfn(uint64_t pfn)
+{
+	const char *path = "/sys/kernel/debug/hwpoison/corrupt-pfn";
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open %s", path);
+	n = snprintf(buf, sizeof(buf), "%lu", pfn);
+	TEST_ASSERT(write(fd, buf, n) == n || errno == EBUSY || errno == EIO,
+		    "%s %lu: %s", path, pfn, strerror(errno));
+	close(fd);
+}
+
+/*
+ * A poisoned huge page leaves the pool with its file (the page allocator
+ * keeps the poisoned 4K page and takes the rest): grow the pool back.
+ */
+static void restore_pool(const struct pool *pool)
+{
+	struct pool want = *pool;
+	char path[128];
+
+	want.total--;
+	want.free--;
+	assert_pool(&want, "after a poisoned huge page was closed");
+	snprintf(path, sizeof(path), "%snr_hugepages", pool_dir);
+	write_u64(path, pool->total);
+	assert_pool(pool, "after the pool was grown back");
+}
+
+/*
+ * A poisoned huge page cannot be split (its pages would lose which one is
+ * poisoned): converting part of it to shared fails with EHWPOISON and
+ * changes nothing, and the other huge page carries on.
+ */
+static void test_poison(void)
+{
+	const uint64_t victim = pages_per_huge + 7, other = pages_per_huge + 100;
+	struct stats stats;
+	struct pool pool;
+	struct test t;
+	uint64_t pfn;
+	int r;
+
+	read_pool(&pool);
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	host_write(&t, 0, nr_pages, 7);
+	pfn = host_pfn(&t, victim);
+	convert(&t, pages_per_huge, pages_per_huge, false);
+	read_stats(&stats);
+
+	poison_pfn(pfn);
+	r = __gmem_set_memory_attributes2(t.fd, other * 4096, 4096, 0,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
+	TEST_ASSERT(r == -1 && errno == EHWPOISON,
+		    "converting a page of a poisoned huge page: %d, %s", r, strerror(errno));
+	TEST_ASSERT(!host_can_fault(&t, other), "page %lu turned shared", other);
+	assert_stats(&stats, 0, 0, "after a failed split of a poisoned huge page");
+
+	convert(&t, 3, 1, false);
+	convert(&t, 3, 1, true);
+	host_write(&t, 0, pages_per_huge, 8);
+	assert_stats(&stats, 0, 0, "after converting pages of the other huge page");
+
+	test_destroy(&t);
+	restore_pool(&pool);
+}
+
+struct poison_racer {
+	int fd;
+	bool stop;
+	uint64_t rounds, errors[2];	/* EAGAIN, EHWPOISON */
+};
+
+/* Merges the second huge page and splits it again, over and over. */
+static void *poison_convert_loop(void *arg)
+{
+	struct poison_racer *r = arg;
+	uint64_t ranges[2][2] = {
+		{ pages_per_huge, pages_per_huge },	/* to private: merge */
+		{ pages_per_huge + 100, 1 },		/* to shared: split */
+	};
+	int i, ret;
+
+	while (!READ_ONCE(r->stop)) {
+		for (i = 0; i < 2; i++) {
+			ret = __gmem_set_memory_attributes2(r->fd, ranges[i][0] * 4096,
+							    ranges[i][1] * 4096,
+							    i ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
+							    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE,
+							    NULL);
+			if (!ret)
+				continue;
+			TEST_ASSERT(errno == EAGAIN || errno == EHWPOISON,
+				    "converting: %s", strerror(errno));
+			r->errors[errno == EHWPOISON]++;
+		}
+		r->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * Memory failure on a page of a huge page that is being split or merged:
+ * it holds the folio (locked, referenced) while it tells guest_memfd, and
+ * the conversion, past its point of no return, holds invalidate_lock and
+ * waits for the reference to go.  Neither may wait for the other; the
+ * split carries the poison over to the 4K page, the merge leaves a
+ * poisoned piece split.
+ */
+static void test_poison_race(void)
+{
+	const uint64_t victim = pages_per_huge + 7;
+	struct stats before, after, stats;
+	uint64_t pfn, page, start;
+	unsigned int seed = 3;
+	struct poison_racer r;
+	pthread_t thread;
+	struct pool pool;
+	struct test t;
+	int i, ret;
+
+	read_pool(&pool);
+	read_stats(&before);
+	for (i = 0; i < 4; i++) {
+		test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+		host_write(&t, 0, nr_pages, 9);
+		pfn = host_pfn(&t, victim);
+		r = (struct poison_racer){ .fd = t.fd };
+		pthread_create(&thread, NULL, poison_convert_loop, &r);
+
+		usleep(rand_r(&seed) % 20000);
+		start = READ_ONCE(r.rounds);
+		poison_pfn(pfn);
+		while (READ_ONCE(r.rounds) < start + 4)
+			usleep(1000);
+		WRITE_ONCE(r.stop, true);
+		pthread_join(thread, NULL);
+		pr_info("poison race %d: %lu rounds, %lu EAGAIN, %lu EHWPOISON\n",
+			i, r.rounds, r.errors[0], r.errors[1]);
+
+		/*
+		 * The poison stuck: a huge folio that refuses to split, or a
+		 * split page that stays split, all private or not.
+		 */
+		convert(&t, pages_per_huge, pages_per_huge, false);
+		read_stats(&stats);
+		ret = __gmem_set_memory_attributes2(t.fd, (pages_per_huge + 100) * 4096, 4096,
+						    0, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
+		TEST_ASSERT(ret ? errno == EHWPOISON : true, "converting: %s", strerror(errno));
+		if (!ret)
+			assert_stats(&stats, 0, 0, "converting a page of a poisoned split page");
+
+		/* The first huge page is untouched. */
+		for (page = 0; page < pages_per_huge; page++)
+			TEST_ASSERT_EQ(*(uint64_t *)(t.mem + page * 4096), word(9, page));
+		test_destroy(&t);
+		restore_pool(&pool);
+	}
+	read_stats(&after);
+	pr_info("poison race: %lu poisoned splits, %lu merges left split\n",
+		after.poisoned_splits - before.poisoned_splits,
+		after.poisoned_merges_skipped - before.poisoned_merges_skipped);
+}
+
 /* Closed while a piece is held: that huge page leaves the pool. */
 static void test_close_held(void)
 {
@@ -828,5 +1024,9 @@ int main(int argc, char *argv[])
 		test_close_held();
 	read_stats(&after);
 	TEST_ASSERT_EQ(after.dissolves - before.dissolves, huge_shift == 21);
+	if (huge_shift == 21) {
+		test_poison();
+		test_poison_race();
+	}
 	return 0;
 }
