@@ -7,9 +7,15 @@
  * VM that reads and writes, as private memory, what the host wrote into the
  * same pages while they were shared, and one whose shared memory is
  * separate, to catch mappings of either side that outlive a conversion.
+ * Last, memory failure (MADV_HWPOISON) on a shared page while punch hole
+ * runs on it again and again: memory failure tells guest_memfd holding
+ * the page locked, punch hole locks it holding invalidate_lock, and
+ * neither may wait for the other.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -324,6 +330,73 @@ static void test_separate_shared_memory(const struct vm_shape shape)
 	close(fd);
 }
 
+struct puncher {
+	int fd;
+	bool stop;
+	uint64_t punches;
+};
+
+static void *punch_loop(void *arg)
+{
+	struct puncher *p = arg;
+
+	while (!READ_ONCE(p->stop)) {
+		TEST_ASSERT(!fallocate(p->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				       0, page_size), "punch hole: %s", strerror(errno));
+		WRITE_ONCE(p->punches, p->punches + 1);
+	}
+	return NULL;
+}
+
+static int mceerr_signals;
+
+/* Memory failure kills the poisoner (BUS_MCEERR_AR): it lives on here. */
+static void sigbus_handler(int sig, siginfo_t *info, void *ucontext)
+{
+	TEST_ASSERT(info->si_code == BUS_MCEERR_AR || info->si_code == BUS_MCEERR_AO,
+		    "SIGBUS code %d", info->si_code);
+	WRITE_ONCE(mceerr_signals, mceerr_signals + 1);
+}
+
+static void test_poison_punch_race(struct kvm_vm *vm)
+{
+	struct sigaction sa = { .sa_sigaction = sigbus_handler, .sa_flags = SA_SIGINFO };
+	struct sigaction old;
+	struct puncher p;
+	pthread_t thread;
+	uint64_t punches;
+	char *mem;
+	int i, r;
+
+	TEST_ASSERT(!sigaction(SIGBUS, &sa, &old), "sigaction");
+	for (i = 0; i < 16; i++) {
+		p = (struct puncher){
+			.fd = vm_create_guest_memfd(vm, page_size, GUEST_MEMFD_FLAG_MMAP |
+							       GUEST_MEMFD_FLAG_INIT_SHARED),
+		};
+		mem = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd, 0);
+		TEST_ASSERT(mem != MAP_FAILED, "mmap");
+		pthread_create(&thread, NULL, punch_loop, &p);
+		for (punches = READ_ONCE(p.punches); READ_ONCE(p.punches) < punches + i;)
+			;
+
+		/* Fails (EBUSY) as guest_memfd keeps the page: the guest decides. */
+		r = madvise(mem, page_size, MADV_HWPOISON);
+		TEST_ASSERT(!r || errno == EBUSY || errno == EHWPOISON,
+			    "MADV_HWPOISON: %s", strerror(errno));
+
+		punches = READ_ONCE(p.punches);
+		while (READ_ONCE(p.punches) < punches + 2)
+			;
+		WRITE_ONCE(p.stop, true);
+		pthread_join(thread, NULL);
+		munmap(mem, page_size);
+		close(p.fd);
+	}
+	TEST_ASSERT(!sigaction(SIGBUS, &old, NULL), "sigaction");
+	pr_info("poison and punch race: %d rounds, %d SIGBUS\n", i, READ_ONCE(mceerr_signals));
+}
+
 int main(int argc, char *argv[])
 {
 	const struct vm_shape shape = {
@@ -352,6 +425,7 @@ int main(int argc, char *argv[])
 	test_pinned_page(fd, mem);
 	test_guest(vm, vcpu, fd, mem);
 	test_separate_shared_memory(shape);
+	test_poison_punch_race(vm);
 
 	kvm_vm_free(vm);
 	munmap(mem, NR_PAGES * page_size);
