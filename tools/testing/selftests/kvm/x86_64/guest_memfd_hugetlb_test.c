@@ -28,6 +28,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
+#include "guest_memfd_pages.h"
 
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_test"
@@ -101,8 +102,11 @@ static void test_invalid(struct kvm_vm *vm, unsigned int shift, unsigned long si
 	assert_einval(&args, vm, "size below the huge page size");
 	args = (struct kvm_create_guest_memfd){ 0, GUEST_MEMFD_FLAG_HUGETLB, shift };
 	assert_einval(&args, vm, "size 0");
-	args = (struct kvm_create_guest_memfd){ huge, 0, shift };
-	assert_einval(&args, vm, "huge_page_size_log2 without GUEST_MEMFD_FLAG_HUGETLB");
+	/* Without the flag, a size THP offers asks for THP (guest_memfd_thp_test). */
+	if (!(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & huge)) {
+		args = (struct kvm_create_guest_memfd){ huge, 0, shift };
+		assert_einval(&args, vm, "huge_page_size_log2 without GUEST_MEMFD_FLAG_HUGETLB");
+	}
 	for (i = 0; i < ARRAY_SIZE(bad_shifts); i++) {
 		if (bad_shifts[i] < 64 && (sizes & BIT_ULL(bad_shifts[i])))
 			continue;
@@ -283,56 +287,6 @@ static void test_cgroup(struct kvm_vm *vm, unsigned int shift)
 
 	cg_write(CGROUP_ROOT "/cgroup.procs", pid);
 	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
-}
-
-/*
- * Every 4K page of [gpa, gpa + size) gets a word: written in one pass, then
- * read back in each later pass, which reports how many pages read zero and
- * the last of them.
- */
-static void guest_code(uint64_t gpa, uint64_t size, uint64_t seed)
-{
-	uint64_t off;
-
-	for (off = 0; off < size; off += 4096)
-		WRITE_ONCE(*(uint64_t *)(gpa + off), seed ^ off);
-	GUEST_SYNC1(0);
-	for (;;) {
-		uint64_t zeros = 0, last_zero = 0;
-
-		for (off = 0; off < size; off += 4096) {
-			uint64_t v = READ_ONCE(*(uint64_t *)(gpa + off));
-
-			/* A punched page reads as zero. */
-			GUEST_ASSERT(v == (seed ^ off) || v == 0);
-			if (!v) {
-				zeros++;
-				last_zero = off;
-			}
-		}
-		GUEST_SYNC3(1, zeros, last_zero);
-	}
-}
-
-/* Runs the guest to its next report; returns the zero pages it saw. */
-static uint64_t run_guest(struct kvm_vcpu *vcpu, uint64_t stage, uint64_t *last_zero)
-{
-	struct ucall uc;
-
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_SYNC:
-		TEST_ASSERT_EQ(uc.args[0], stage);
-		if (last_zero)
-			*last_zero = uc.args[2];
-		return uc.args[1];
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-	default:
-		TEST_FAIL("unexpected ucall %lu", uc.cmd);
-	}
-	return 0;
 }
 
 static const char *level_stat(unsigned int shift)
