@@ -559,30 +559,39 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	/*
 	 * Freeze all pieces or none: lookups spin on a frozen piece, so no
 	 * sleeping while some are frozen.  Transient references are waited
-	 * for with none frozen.
+	 * for with none frozen.  Memory failure marks a 4K page poisoned
+	 * before it tries to take it: a page marked since the pieces were
+	 * checked is seen in the same pass and keeps them split.  (A mark
+	 * that lands after the pass froze its page is left on that page of
+	 * the merged folio; only memory failure's own mutex could close
+	 * that window.)
 	 */
 	for (;;) {
-		for (i = 0; i < nr; i++)
-			if (!page_ref_freeze(nth_page(head, i), 1))
+		bool poisoned = false;
+
+		for (i = 0; i < nr; i++) {
+			struct page *page = nth_page(head, i);
+
+			if (!page_ref_freeze(page, 1))
 				break;
-		if (i == nr)
+			if (PageHWPoison(page)) {
+				poisoned = true;
+				i++;
+				break;
+			}
+		}
+		if (i == nr && !poisoned)
 			break;
 		while (i--)
 			page_ref_unfreeze(nth_page(head, i), 1);
+		if (poisoned) {
+			if (h_cg)
+				hugetlb_cgroup_uncharge_cgroup(hstate_index(h),
+							       nr, h_cg);
+			atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
+			return NULL;
+		}
 		cond_resched();
-	}
-
-	/* Frozen, they cannot be poisoned any more: memory failure holds them. */
-	for (i = 0; i < nr; i++)
-		if (PageHWPoison(nth_page(head, i)))
-			break;
-	if (i < nr) {
-		for (i = 0; i < nr; i++)
-			page_ref_unfreeze(nth_page(head, i), 1);
-		if (h_cg)
-			hugetlb_cgroup_uncharge_cgroup(hstate_index(h), nr, h_cg);
-		atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
-		return NULL;
 	}
 
 	/* Lookups that find a piece retry until the store below. */
