@@ -140,6 +140,13 @@ bench: deps qemu bench-kernel bench-initramfs
 	 sed -n 's/\r$$//; s/^# csv,/csv,/p' $(LOGS)/bench.log > $(BENCHBIN)/results.csv; \
 	 echo "  CSV     $(BENCHBIN)/results.csv"; \
 	 $(REPO)/bench/plot.sh $(BENCHBIN)/results.csv $(BENCHBIN)/results.png || rc=1; \
+	 $(REPO)/bench/report.sh $(BENCHBIN)/results.csv "$$(cat $(BENCHKOBJ)/include/config/kernel.release)" \
+		"$$(grep -vc '^#' $(REPO)/patches/series)" \
+		"$$(cat $(LOGS)/bench.log.machine)" \
+		"$$(git -C $(REPO) describe --always --dirty 2>/dev/null || echo unknown)" \
+		> $(BENCHBIN)/README.md || rc=1; \
+	 echo "  TABLES  $(BENCHBIN)/README.md"; \
+	 $(REPO)/bench/compare.sh $(REPO)/bench/results/results.csv $(BENCHBIN)/results.csv; \
 	 exit $$rc
 
 check: source

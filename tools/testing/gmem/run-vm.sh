@@ -70,6 +70,8 @@ cmdline="console=ttyS0 loglevel=5 panic=-1 oops=panic panic_on_warn=0
 cmdline=$(echo $cmdline)
 
 echo "# qemu: accel=$accel${GMEM_ICOUNT:+ (icount where TCG)}, 2 vCPUs, 8 GiB; log: $log"
+# What ran, for reports made from the log (bench/report.sh).
+echo "QEMU $("$qemu" --version | sed -n '1s/.*version //p'), ${cpu[*]}" > "$log.machine"
 echo "# cmdline: $cmdline"
 # QEMU 7.2 and -cpu EPYC under TCG warns about features it cannot emulate.
 timeout --foreground -k 10 "$limit" "$qemu" "${cpu[@]}" \

@@ -1,0 +1,207 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Write bench/results/README.md's tables from the CSV that `make bench`
+# writes, so that the committed tables are exactly what the committed CSV
+# says.  The prose around them explains how the figures were made and
+# names no figure itself.
+#
+# usage: report.sh RESULTS.csv KERNEL-RELEASE PATCHES MACHINE COMMIT > README.md
+set -euo pipefail
+csv=$1
+release=$2
+patches=$3
+machine=$4
+commit=$5
+
+cat <<EOF
+# Latest \`make bench\` results
+
+- Command: \`make bench\`, on commit $commit. \`make bench\` wrote this file
+  (\`bench/report.sh\`) and the two beside it to \`build/bench/\`.
+- Kernel: Debian linux-source-6.12 $release with this repository's
+  $patches patches, built without the debug options (\`build/kernel-bench\`);
+  the booted guests run the same kernel.
+- Machine: $machine, 2 vCPUs, 8 GiB; under TCG, the QEMU is Debian's
+  source with our fix for nested interrupt injection
+  (\`tools/testing/gmem/qemu/\`). Under \`-icount shift=0,sleep=off\`
+  **all times are instruction time**: 1 ns is one emulated instruction;
+  caches and TLBs are not modelled, so huge pages cannot show their TLB
+  gains here, only what they cost. Waits for the timer tick (RCU grace
+  periods) count the instructions until the tick, not work.
+- Repeatability: \`make bench\` ends by saying how many figures match this
+  directory's \`results.csv\` to 3 significant digits. Two runs of one
+  build agree on most figures to 3 digits and on the rest within about
+  2%, except where a figure includes RCU grace periods that start at
+  different points between ticks (a 2M boot's loading conversions) or how
+  many random pages hit memory the guest had used.
+- Files: \`results.csv\` (every figure), \`results.png\` (latency against
+  range size), this file.
+
+EOF
+
+awk -F, '
+function t(ns,  v, u) {
+	if (ns == "")
+		return "?"
+	if (ns < 1000) return sprintf("%d ns", ns)
+	if (ns < 1e6) { v = ns / 1e3; u = "us" }
+	else if (ns < 1e9) { v = ns / 1e6; u = "ms" }
+	else { v = ns / 1e9; u = "s" }
+	return sprintf(v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s" : "%.2f %s", v, u)
+}
+function size(b) {
+	if (b >= 1073741824) return (b / 1073741824) " GiB"
+	if (b >= 1048576) return (b / 1048576) " MiB"
+	return (b / 1024) " KiB"
+}
+function pair(a, b) { return (a == "" && b == "") ? "-" : t(a) " / " t(b) }
+# The heading of a table: @first, then one column per backing.
+function heading(first, column,  h, sep, i) {
+	h = "| " first " |"; sep = "| --- |"
+	for (i = 1; i <= n["backing"]; i++) {
+		h = h " " item["backing", i] column " |"
+		sep = sep " --- |"
+	}
+	print h; print sep
+}
+function add(list, x) {
+	if (!((list, x) in seen)) {
+		seen[list, x] = 1
+		n[list]++
+		item[list, n[list]] = x
+	}
+}
+$1 != "csv" { next }
+$2 == "running" {
+	add("running", $3)
+	run[$3, $4] = $5 ": " pair($6, $7)
+	next
+}
+$2 == "guest" {
+	mode = $4
+	if (mode != "verify") {
+		add("boot", $3)
+		fio[$3, $5] = sprintf("%.0f", $6 / 1024)
+	} else {
+		stage2_running[$3] = $6 " / " $7 " / " $8
+	}
+	next
+}
+$2 == "boot" {
+	if (mode == "verify")
+		next
+	boot[$3] = sprintf("| %s | %.3f s | %.3f s | %s | %s | %s / %s / %s | %s KiB |", $3,
+			   $5 / 1e9, $6 / 1e9,
+			   $8 ? t($7) " (" $8 " conversions)" : "-",
+			   $8 ? $9 " / " $10 : "-", $11, $12, $13, $14)
+	next
+}
+{
+	add("backing", $2)
+	if ($4 ~ /^(to_shared|to_private)$/)
+		add("range", $3)
+	if ($4 ~ /^hvo_/)
+		add("hvo", $2 SUBSEP $3)
+	if ($4 == "populate")
+		add("populate", $3)
+	med[$2, $3, $4] = $6
+	reps[$2, $3, $4] = $5
+}
+END {
+	print "## Conversion latency (`gmem_convert_bench`)\n"
+	print "KVM_SET_MEMORY_ATTRIBUTES2 with PRESERVE on a software-protected VM'"'"'s"
+	print "guest_memfd. Each round converts a range to shared, the host writes every"
+	print "page of it, and it goes back to private; no vCPU runs. Medians. On HugeTLB"
+	print "pages, to shared splits every huge page the range touches (HVO undone) and"
+	print "to private merges them (HVO redone).\n"
+	heading("range", " pages: to shared / to private")
+	for (r = 1; r <= n["range"]; r++) {
+		s = item["range", r]
+		line = "| " size(s) " |"
+		for (i = 1; i <= n["backing"]; i++) {
+			b = item["backing", i]
+			line = line " " pair(med[b, s, "to_shared"], med[b, s, "to_private"]) " |"
+		}
+		print line
+	}
+
+	print "\nPatterns over a 1 GiB file, one range at a time (medians; the number of"
+	print "rounds is in the CSV):\n"
+	heading("pattern", " pages")
+	np = split("rand 4096 random_4K_pages seq 2097152 consecutive_2M_steps", p, " ")
+	for (k = 1; k <= np; k += 3) {
+		name = p[k + 2]; gsub("_", " ", name)
+		line = "| " name ": to shared / to private |"
+		for (i = 1; i <= n["backing"]; i++) {
+			b = item["backing", i]
+			line = line " " pair(med[b, p[k + 1], p[k] "_to_shared"], \
+					     med[b, p[k + 1], p[k] "_to_private"]) " |"
+		}
+		print line
+	}
+
+	print "\nPopulating (fallocate, which zeroes):\n"
+	heading("range", " pages")
+	for (r = 1; r <= n["populate"]; r++) {
+		s = item["populate", r]
+		line = "| " size(s) " |"
+		for (i = 1; i <= n["backing"]; i++) {
+			b = item["backing", i]
+			v = med[b, s, "populate"]
+			line = line " " (v == "" ? "-" : t(v)) " |"
+		}
+		print line
+	}
+
+	print "\n## HVO alone\n"
+	print "hugetlb_gmem'"'"'s kernel-side timers (debugfs `hugetlb_gmem/stats`), read"
+	print "around the rounds above; means per huge page. Undoing HVO before a split"
+	print "is in three steps: allocating the vmemmap pages, before the point of no"
+	print "return (prepare); the RCU grace period that lets speculative lookups of"
+	print "the folio drain before its struct pages change; remapping the vmemmap,"
+	print "after the point of no return (commit). Redoing HVO after a merge is one"
+	print "step, outside the no-fail window.\n"
+	print "| backing, range | huge pages | vmemmap pages allocated (prepare) | RCU grace period | vmemmap remapped (commit) | HVO redone after the merge |"
+	print "| --- | --- | --- | --- | --- | --- |"
+	for (r = 1; r <= n["hvo"]; r++) {
+		split(item["hvo", r], hk, SUBSEP)
+		b = hk[1]; s = hk[2]
+		printf "| %s, %s | %s | %s | %s | %s | %s |\n", b, size(s),
+		       reps[b, s, "hvo_restore_prepare"], t(med[b, s, "hvo_restore_prepare"]),
+		       t(med[b, s, "hvo_restore_rcu"]), t(med[b, s, "hvo_restore_commit"]),
+		       t(med[b, s, "hvo_redo"])
+	}
+
+	print "\n## Conversions with a guest running (`gmem_vmm -x`)\n"
+	print "A guest writes 16 MiB of random data into its tmpfs and copies and"
+	print "checks it round after round while `gmem_vmm` converts random 4K pages of"
+	print "its 1 GiB of RAM to shared and straight back (PRESERVE), each one as soon"
+	print "as the last ended plus 1 ms; it checks once more after the last one (a"
+	print "change in the data fails the run). Medians, split by whether the round"
+	print "trip split a huge page (a page the guest had used) or not; the count"
+	print "before the colon is how many round trips were of that kind.\n"
+	print "| backing | round trips that split: to shared / to private | the others: to shared / to private | stage-2 at the end (4K / 2M / 1G) |"
+	print "| --- | --- | --- | --- |"
+	for (i = 1; i <= n["running"]; i++) {
+		b = item["running", i]
+		printf "| %s | %s | %s | %s |\n", b,
+		       (b, "split") in run ? run[b, "split"] : "-",
+		       (b, "no_split") in run ? run[b, "no_split"] : "-", stage2_running[b]
+	}
+
+	print "\n## Booting a guest (`gmem_vmm`)\n"
+	print "One vCPU, 1 GiB of RAM, the benchmarks'"'"' kernel and an initramfs of busybox"
+	print "and fio; then fio'"'"'s mmap engine over 64 MiB of the guest'"'"'s tmpfs, 4K"
+	print "blocks: sequential and random writes, then reads. \"Loading\" is from the"
+	print "VMM'"'"'s start until the vCPU is created: creating the VM, touching (and"
+	print "so allocating and zeroing) the pages written, writing the kernel and"
+	print "initramfs, and the conversions.\n"
+	print "| backing | first userspace line | of which loading | converting | splits / merges | stage-2 at the end (4K / 2M / 1G) | vmemmap for the RAM | fio write / randwrite / read / randread (MiB/s) |"
+	print "| --- | --- | --- | --- | --- | --- | --- | --- |"
+	for (i = 1; i <= n["boot"]; i++) {
+		b = item["boot", i]
+		printf "%s %s / %s / %s / %s |\n", boot[b], fio[b, "write"], fio[b, "randwrite"],
+		       fio[b, "read"], fio[b, "randread"]
+	}
+}' "$csv"
