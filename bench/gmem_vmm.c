@@ -6,6 +6,7 @@
  * Backings (-m):
  *   gmem-4k, gmem-2m, gmem-1g   a KVM_X86_SW_PROTECTED_VM whose RAM is one
  *                               guest_memfd (MMAP; HugeTLB 2M or 1G pages)
+ *   gmem-thp                    the same on transparent huge pages (2M)
  *   anon, anon-2m, anon-1g      the classic baseline: a default VM whose RAM
  *                               is anonymous memory (MAP_HUGETLB 2M or 1G)
  *
@@ -13,7 +14,8 @@
  * it must write (boot page tables, boot_params, command line, ACPI tables,
  * kernel, initramfs) to shared, writes them through the file's mmap, and
  * converts them back to private (PRESERVE) before the first instruction: on
- * HugeTLB pages that splits the huge page and merges it again.
+ * HugeTLB pages that splits the huge page and merges it again; on THP the
+ * host's first write gets a 2M page as 4K pages, which then merge.
  *
  * The machine: one vCPU entered in 64-bit mode at the kernel's 64-bit entry
  * (Documentation/arch/x86/boot.rst), in-kernel irqchip and PIT, a 16550A on
@@ -27,7 +29,8 @@
  *
  * Report (stdout, after the guest's console): time from start to the
  * guest's first userspace line (the line that contains the -r marker), time
- * spent converting, the split/merge/HVO counters of hugetlb_gmem, KVM's
+ * spent converting, the split/merge/HVO counters of hugetlb_gmem (or the
+ * split/merge ones of thp_gmem), KVM's
  * pages_4k/2m/1g at the end, and the vmemmap the host spends on the guest's
  * RAM.  Times are CLOCK_MONOTONIC: under QEMU -icount they count
  * instructions.  A "csv,boot," line repeats the figures.  With -x, random
@@ -124,12 +127,14 @@ struct backing {
 	bool gmem;
 	unsigned int page_shift;	/* 12, 21 or 30 */
 	const char *what;
+	bool thp;			/* THP, not HugeTLB, pages */
 };
 
 static const struct backing backings[] = {
 	{ "gmem-4k", true,  12, "guest_memfd, 4K pages" },
 	{ "gmem-2m", true,  21, "guest_memfd, HugeTLB 2M pages" },
 	{ "gmem-1g", true,  30, "guest_memfd, HugeTLB 1G pages" },
+	{ "gmem-thp", true, 21, "guest_memfd, transparent huge pages (2M)", true },
 	{ "anon",    false, 12, "anonymous memory, 4K pages" },
 	{ "anon-2m", false, 21, "anonymous memory, HugeTLB 2M pages" },
 	{ "anon-1g", false, 30, "anonymous memory, HugeTLB 1G pages" },
@@ -169,7 +174,7 @@ static void check_pool(const struct backing *b, uint64_t ram)
 {
 	long need = ram >> b->page_shift, have;
 
-	if (b->page_shift == 12)
+	if (b->page_shift == 12 || b->thp)
 		return;
 	have = pool_free(b->page_shift);
 	if (have < 0)
@@ -254,7 +259,8 @@ static void create_ram(struct vm *vm)
 		};
 
 		if (b->page_shift != 12) {
-			gmem.flags |= GUEST_MEMFD_FLAG_HUGETLB;
+			if (!b->thp)
+				gmem.flags |= GUEST_MEMFD_FLAG_HUGETLB;
 			gmem.huge_page_size_log2 = b->page_shift;
 		}
 		vm->gmem = ioctl(vm->fd, KVM_CREATE_GUEST_MEMFD, &gmem);
@@ -303,26 +309,34 @@ static void *load_range(struct vm *vm, uint64_t gpa, uint64_t size)
 	return vm->mem + gpa;
 }
 
-/* --- hugetlb_gmem and vmstat counters ----------------------------------- */
+/* --- hugetlb_gmem, thp_gmem and vmstat counters ------------------------- */
 
 struct counters {
 	long long splits, merges, restores, optimizes, memmap_pages;
 };
 
+/* Splits and merges of both kinds of huge page: a VM uses one. */
 static void read_counters(struct counters *c)
 {
+	static const char * const stats[] = {
+		"/sys/kernel/debug/hugetlb_gmem/stats",
+		"/sys/kernel/debug/thp_gmem/stats",
+	};
 	char name[64];
 	long long v;
+	size_t i;
 	FILE *f;
 
 	memset(c, 0, sizeof(*c));
-	f = fopen("/sys/kernel/debug/hugetlb_gmem/stats", "r");
-	if (f) {
+	for (i = 0; i < ARRAY_SIZE(stats); i++) {
+		f = fopen(stats[i], "r");
+		if (!f)
+			continue;
 		while (fscanf(f, "%63s %lld", name, &v) == 2) {
 			if (!strcmp(name, "splits"))
-				c->splits = v;
+				c->splits += v;
 			else if (!strcmp(name, "merges"))
-				c->merges = v;
+				c->merges += v;
 			else if (!strcmp(name, "vmemmap_restores"))
 				c->restores = v;
 			else if (!strcmp(name, "vmemmap_optimizes"))
@@ -1071,8 +1085,10 @@ static int check_report(const struct vm *vm, const struct counters *before,
 	unsigned int level = vm->b->page_shift == 30 ? 2 : vm->b->page_shift == 21;
 	int bad = 0;
 
+	/* A THP range written first by the host comes as 4K pages: no split. */
 	if (vm->b->gmem && level &&
-	    (after->splits == before->splits || after->merges == before->merges)) {
+	    ((!vm->b->thp && after->splits == before->splits) ||
+	     after->merges == before->merges)) {
 		fprintf(stderr, "%s: check: loading did not split and merge a huge page\n",
 			bench_prog);
 		bad = 1;
@@ -1270,7 +1286,8 @@ int main(int argc, char *argv[])
 	per_page = ((1ULL << vm.b->page_shift) / PAGE) * 64;
 	vmemmap_hvo_off_kib = (vm.ram / PAGE) * 64 / 1024;
 	vmemmap_kib = vmemmap_hvo_off_kib;
-	if (vm.b->page_shift != 12 && access("/proc/sys/vm/hugetlb_optimize_vmemmap", R_OK) == 0) {
+	if (vm.b->page_shift != 12 && !vm.b->thp &&
+	    access("/proc/sys/vm/hugetlb_optimize_vmemmap", R_OK) == 0) {
 		FILE *f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
 		int hvo = 0;
 
@@ -1304,7 +1321,7 @@ int main(int argc, char *argv[])
 		report_round_trips(vm.b->name, "split", &cv.split);
 		report_round_trips(vm.b->name, "no_split", &cv.no_split);
 	}
-	printf("#   hugetlb_gmem           splits %lld, merges %lld, vmemmap restores %lld, optimizes %lld\n",
+	printf("#   huge pages             splits %lld, merges %lld, vmemmap restores %lld, optimizes %lld\n",
 	       c3.splits - c0.splits, c3.merges - c0.merges,
 	       c3.restores - c0.restores, c3.optimizes - c0.optimizes);
 	printf("#   stage-2 at the end     pages_4k %llu, pages_2m %llu, pages_1g %llu\n",

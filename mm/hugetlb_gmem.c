@@ -48,6 +48,7 @@
 #include <linux/vmstat.h>
 
 #include "internal.h"
+#include "gmem_pages.h"
 #include "hugetlb_vmemmap.h"
 
 struct hugetlb_gmem {
@@ -556,42 +557,11 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(&mapping->i_pages, index);
-	/*
-	 * Freeze all pieces or none: lookups spin on a frozen piece, so no
-	 * sleeping while some are frozen.  Transient references are waited
-	 * for with none frozen.  Memory failure marks a 4K page poisoned
-	 * before it tries to take it: a page marked since the pieces were
-	 * checked is seen in the same pass and keeps them split.  (A mark
-	 * that lands after the pass froze its page is left on that page of
-	 * the merged folio; only memory failure's own mutex could close
-	 * that window.)
-	 */
-	for (;;) {
-		bool poisoned = false;
-
-		for (i = 0; i < nr; i++) {
-			struct page *page = nth_page(head, i);
-
-			if (!page_ref_freeze(page, 1))
-				break;
-			if (PageHWPoison(page)) {
-				poisoned = true;
-				i++;
-				break;
-			}
-		}
-		if (i == nr && !poisoned)
-			break;
-		while (i--)
-			page_ref_unfreeze(nth_page(head, i), 1);
-		if (poisoned) {
-			if (h_cg)
-				hugetlb_cgroup_uncharge_cgroup(hstate_index(h),
-							       nr, h_cg);
-			atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
-			return NULL;
-		}
-		cond_resched();
+	if (!gmem_freeze_pages(head, nr)) {
+		if (h_cg)
+			hugetlb_cgroup_uncharge_cgroup(hstate_index(h), nr, h_cg);
+		atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
+		return NULL;
 	}
 
 	/* Lookups that find a piece retry until the store below. */

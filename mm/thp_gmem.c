@@ -15,18 +15,31 @@
  * /proc/vmstat, shared with other file systems) and in this file's own
  * counter, /sys/kernel/debug/thp_gmem/stats.
  *
+ * Converting part of a 2M folio to shared splits it into 4K folios, and
+ * converting all of it back to private merges them again in place, when
+ * they are still the 2M page the split left.  Both come in two steps, as
+ * guest_memfd's conversions need: a prepare that allocates and checks and
+ * may fail, and a commit that cannot.  A range that is not all private
+ * when first used gets a 2M page as 4K folios from the start.
+ *
  * guest_memfd has no memory policy of its own in this kernel: the folios
  * follow the allocating task's policy.
  */
 #include <linux/debugfs.h>
+#include <linux/highmem.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>
+#include <linux/swap.h>
 #include <linux/thp_gmem.h>
 #include <linux/vmstat.h>
 
+#include "gmem_pages.h"
+#include "internal.h"
+
 static struct {
-	atomic_long_t allocs, fallbacks;
+	atomic_long_t allocs, fallbacks, splits, merges, poisoned_merges_skipped;
 } thp_gmem_stats;
 
 static int thp_gmem_stats_show(struct seq_file *m, void *v)
@@ -34,6 +47,10 @@ static int thp_gmem_stats_show(struct seq_file *m, void *v)
 	seq_printf(m, "allocs %ld\n", atomic_long_read(&thp_gmem_stats.allocs));
 	seq_printf(m, "fallbacks %ld\n",
 		   atomic_long_read(&thp_gmem_stats.fallbacks));
+	seq_printf(m, "splits %ld\n", atomic_long_read(&thp_gmem_stats.splits));
+	seq_printf(m, "merges %ld\n", atomic_long_read(&thp_gmem_stats.merges));
+	seq_printf(m, "poisoned_merges_skipped %ld\n",
+		   atomic_long_read(&thp_gmem_stats.poisoned_merges_skipped));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(thp_gmem_stats);
@@ -75,42 +92,56 @@ static void thp_gmem_fallback(void)
 	atomic_long_inc(&thp_gmem_stats.fallbacks);
 }
 
-/**
- * thp_gmem_get_folio - the folio of a 4K page, a new 2M one if it can be
- * @mapping:	the file's page cache.
- * @index:	the 4K index.
- *
- * The caller serialises this against truncation (guest_memfd holds the
- * mapping's invalidate_lock).  Racing callers on the same range may both
- * allocate; one adds its folio and the other finds it.
- *
- * Return: the folio holding @index, locked and with a reference: one
- * already there (2M or 4K), or a new 2M folio, not zeroed; NULL when the
- * caller should allocate a 4K folio instead.
+/*
+ * A 2M page for a range that is not all private, as 4K folios: shared
+ * pages are 4K.  They can merge into a 2M folio once the range is all
+ * private.  The first stays locked until all are in, so that racing
+ * callers wait for them (thp_gmem_wait()).  Those added before an error
+ * stay; the rest go back.
  */
-struct folio *thp_gmem_get_folio(struct address_space *mapping, pgoff_t index)
+static struct folio *thp_gmem_add_pieces(struct address_space *mapping,
+					 pgoff_t start, pgoff_t index, gfp_t gfp)
 {
-	pgoff_t start = round_down(index, HPAGE_PMD_NR);
-	gfp_t gfp = mapping_gfp_mask(mapping);
-	struct folio *folio;
+	struct folio *first = NULL, *folio = NULL;
+	struct page *page;
+	long i;
 
-	folio = filemap_lock_folio(mapping, index);
-	if (!IS_ERR(folio))
-		return folio;
-
-	/*
-	 * A range the file does not cover whole stays on 4K pages, as does
-	 * one that fell back before (counted once).
-	 */
-	if ((loff_t)(start + HPAGE_PMD_NR) << PAGE_SHIFT >
-	    i_size_read(mapping->host) ||
-	    filemap_range_has_page(mapping, (loff_t)start << PAGE_SHIFT,
-				   ((loff_t)(start + HPAGE_PMD_NR) << PAGE_SHIFT) - 1))
-		return NULL;
-	if (!hugepage_global_enabled()) {
+	page = alloc_pages(gfp | __GFP_NORETRY | __GFP_NOWARN, HPAGE_PMD_ORDER);
+	if (!page) {
 		thp_gmem_fallback();
 		return NULL;
 	}
+	split_page(page, HPAGE_PMD_ORDER);
+	for (i = 0; i < HPAGE_PMD_NR; i++) {
+		struct folio *piece = page_folio(nth_page(page, i));
+
+		if (filemap_add_folio(mapping, piece, start + i, gfp))
+			break;
+		if (start + i == index)
+			folio = piece;
+		if (!i)
+			first = piece;
+		if (piece != folio && piece != first) {
+			folio_unlock(piece);
+			folio_put(piece);
+		}
+	}
+	for (; i < HPAGE_PMD_NR; i++)
+		__free_page(nth_page(page, i));
+	if (first && first != folio) {
+		folio_unlock(first);
+		folio_put(first);
+	}
+	if (first)
+		atomic_long_inc(&thp_gmem_stats.allocs);
+	return folio;
+}
+
+/* A new 2M folio for the range at @start. */
+static struct folio *thp_gmem_add_folio(struct address_space *mapping,
+					pgoff_t start, gfp_t gfp)
+{
+	struct folio *folio;
 
 	folio = folio_alloc(gfp | __GFP_NORETRY | __GFP_NOWARN, HPAGE_PMD_ORDER);
 	if (!folio) {
@@ -118,10 +149,9 @@ struct folio *thp_gmem_get_folio(struct address_space *mapping, pgoff_t index)
 		return NULL;
 	}
 	/*
-	 * -EEXIST: part of the range is in the page cache already (4K folios
-	 * of an earlier fallback, or a racing caller's 2M folio), which the
-	 * caller finds.  Anything else, a memcg over its limit, is better
-	 * retried with 4K too.
+	 * -EEXIST: part of the range is in the page cache already (a racing
+	 * caller's folios), which the caller finds.  Anything else, a memcg
+	 * over its limit, is better retried with 4K too.
 	 */
 	if (filemap_add_folio(mapping, folio, start, gfp)) {
 		folio_put(folio);
@@ -131,4 +161,262 @@ struct folio *thp_gmem_get_folio(struct address_space *mapping, pgoff_t index)
 	atomic_long_inc(&thp_gmem_stats.allocs);
 	return folio;
 }
+
+/*
+ * The folio at @index, once a racing caller that adds a 2M page as 4K
+ * folios is done (it holds the first one locked until then): a 4K page
+ * taken meanwhile in the middle of its range would stop it half way.
+ */
+static struct folio *thp_gmem_wait(struct address_space *mapping,
+				   pgoff_t start, pgoff_t index)
+{
+	struct folio *folio = filemap_lock_folio(mapping, start);
+
+	if (!IS_ERR(folio)) {
+		if (folio_contains(folio, index))
+			return folio;
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	folio = filemap_lock_folio(mapping, index);
+	return IS_ERR(folio) ? NULL : folio;
+}
+
+/**
+ * thp_gmem_get_folio - the folio of a 4K page, a new 2M one if it can be
+ * @mapping:	the file's page cache.
+ * @index:	the 4K index.
+ * @split:	the 2M range is not all private: a new 2M page comes as 4K
+ *		folios.
+ *
+ * The caller serialises this against truncation, splits and merges
+ * (guest_memfd holds the mapping's invalidate_lock).  Racing callers on
+ * the same range may both allocate; one adds its page and the other finds
+ * it.
+ *
+ * Return: the folio holding @index, locked and with a reference: one
+ * already there (2M or 4K), or a new one, not zeroed; NULL when the
+ * caller should allocate a 4K folio instead.
+ */
+struct folio *thp_gmem_get_folio(struct address_space *mapping, pgoff_t index,
+				 bool split)
+{
+	pgoff_t start = round_down(index, HPAGE_PMD_NR);
+	gfp_t gfp = mapping_gfp_mask(mapping);
+	struct folio *folio;
+
+	folio = filemap_lock_folio(mapping, index);
+	if (!IS_ERR(folio))
+		return folio;
+
+	/* A range the file does not cover whole stays on 4K pages. */
+	if ((loff_t)(start + HPAGE_PMD_NR) << PAGE_SHIFT >
+	    i_size_read(mapping->host))
+		return NULL;
+	/* As does one that fell back before (counted once). */
+	if (!filemap_range_has_page(mapping, (loff_t)start << PAGE_SHIFT,
+				    ((loff_t)(start + HPAGE_PMD_NR) << PAGE_SHIFT) - 1)) {
+		if (!hugepage_global_enabled()) {
+			thp_gmem_fallback();
+			return NULL;
+		}
+		folio = split ? thp_gmem_add_pieces(mapping, start, index, gfp) :
+				thp_gmem_add_folio(mapping, start, gfp);
+		if (folio)
+			return folio;
+	}
+	return thp_gmem_wait(mapping, start, index);
+}
 EXPORT_SYMBOL_GPL(thp_gmem_get_folio);
+
+/**
+ * thp_gmem_split_prepare - check and allocate what splitting a THP takes
+ * @folio:	a 2M folio of the file, with the one reference the caller holds.
+ * @sp:		gets what the commit needs.
+ *
+ * The caller holds the mapping's invalidate_lock for write, so nothing
+ * else splits, merges or truncates the file's folios meanwhile.
+ *
+ * Return: %0; -EAGAIN when someone else holds @folio; -ENOMEM.  Nothing
+ * is kept on error.
+ */
+int thp_gmem_split_prepare(struct folio *folio, struct thp_gmem_split *sp)
+{
+	long expected = folio_nr_pages(folio) + 1;
+
+	/* A new folio's LRU batch holds one too: drain, once. */
+	if (folio_ref_count(folio) != expected) {
+		lru_add_drain_all();
+		if (folio_ref_count(folio) != expected)
+			return -EAGAIN;
+	}
+	sp->folio = folio;
+	return split_file_folio_prepare(folio, &sp->xas);
+}
+EXPORT_SYMBOL_GPL(thp_gmem_split_prepare);
+
+/**
+ * thp_gmem_split_abort - free what thp_gmem_split_prepare() took
+ * @sp:	the prepared split.
+ */
+void thp_gmem_split_abort(struct thp_gmem_split *sp)
+{
+	split_file_folio_abort(&sp->xas);
+}
+EXPORT_SYMBOL_GPL(thp_gmem_split_abort);
+
+/**
+ * thp_gmem_split_commit - split a THP into 4K folios, as prepared
+ * @sp:	the prepared split; consumed.
+ *
+ * Cannot fail and allocates nothing.  The caller's reference ends up on
+ * the first 4K folio.
+ */
+void thp_gmem_split_commit(struct thp_gmem_split *sp)
+{
+	split_file_folio_commit(sp->folio, &sp->xas);
+	atomic_long_inc(&thp_gmem_stats.splits);
+}
+EXPORT_SYMBOL_GPL(thp_gmem_split_commit);
+
+/**
+ * thp_gmem_merge_prepare - check that the 4K folios at @index can merge
+ * @mapping:	the file's page cache.
+ * @index:	the first 4K index of a 2M range.
+ * @err_index:	on -EAGAIN, the first 4K page held by someone else.
+ *
+ * They merge back into a 2M folio when they are the pages of one split
+ * (physically contiguous from a 2M-aligned page, in order), all on the
+ * LRU with only the page cache holding them, charged to one memcg, and
+ * none poisoned.  Pages the guest never used are zeroed now, as the
+ * merged folio counts as used.  The caller holds the mapping's
+ * invalidate_lock for write and has unmapped the range from the host.
+ *
+ * Return: %0; -ENOENT when they cannot merge (left as they are); -EAGAIN.
+ */
+int thp_gmem_merge_prepare(struct address_space *mapping, pgoff_t index,
+			   pgoff_t *err_index)
+{
+	XA_STATE(xas, &mapping->i_pages, index);
+	struct mem_cgroup *memcg = NULL;
+	struct page *head = NULL;
+	bool drained = false;
+	int err = 0;
+	long i;
+
+	if (mem_alloc_profiling_enabled())
+		return -ENOENT;
+retry:
+	rcu_read_lock();
+	for (i = 0; i < HPAGE_PMD_NR; i++, xas_next(&xas)) {
+		struct folio *piece = xas_load(&xas);
+
+		if (!piece || xa_is_value(piece) || folio_test_large(piece) ||
+		    (head && &piece->page != nth_page(head, i)) ||
+		    (!head && !IS_ALIGNED(folio_pfn(piece), HPAGE_PMD_NR)) ||
+		    (head && folio_memcg(piece) != memcg) ||
+		    PageHWPoison(&piece->page)) {
+			err = -ENOENT;
+			break;
+		}
+		if (!head) {
+			head = &piece->page;
+			memcg = folio_memcg(piece);
+		}
+		if (folio_ref_count(piece) != 1 || !folio_test_lru(piece)) {
+			*err_index = index + i;
+			err = -EAGAIN;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	if (err == -EAGAIN && !drained) {
+		lru_add_drain_all();
+		drained = true;
+		head = NULL;
+		err = 0;
+		xas_set(&xas, index);
+		goto retry;
+	}
+	if (err)
+		return err;
+
+	for (i = 0; i < HPAGE_PMD_NR; i++) {
+		struct folio *piece = filemap_lock_folio(mapping, index + i);
+
+		if (IS_ERR(piece))
+			return -ENOENT;
+		if (!folio_test_uptodate(piece)) {
+			clear_highpage(&piece->page);
+			folio_mark_uptodate(piece);
+		}
+		folio_unlock(piece);
+		folio_put(piece);
+		cond_resched();
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(thp_gmem_merge_prepare);
+
+/*
+ * Each 4K folio held a reference to the memcg that the 2M page is charged
+ * to (thp_gmem_merge_prepare() checked that it is one); the 2M folio
+ * holds one.  The charge itself counts pages and stays.
+ */
+static void thp_gmem_merge_memcg(struct page *head)
+{
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *memcg = folio_memcg(page_folio(head));
+	long i;
+
+	if (!memcg)
+		return;
+	for (i = 1; i < HPAGE_PMD_NR; i++)
+		nth_page(head, i)->memcg_data = 0;
+	css_put_many(&memcg->css, HPAGE_PMD_NR - 1);
+#endif
+}
+
+/**
+ * thp_gmem_merge_commit - merge the 4K folios at @index into a 2M folio
+ * @mapping:	the file's page cache.
+ * @index:	a range thp_gmem_merge_prepare() accepted.
+ *
+ * Cannot fail and allocates nothing: storing the 2M entry frees the 4K
+ * entries' nodes.  References taken since the prepare can only be
+ * transient, and are waited for.  A page that memory failure poisoned
+ * since leaves them as they are.
+ */
+void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
+{
+	XA_STATE_ORDER(xas, &mapping->i_pages, index, HPAGE_PMD_ORDER);
+	struct page *head = xa_load(&mapping->i_pages, index);
+	struct folio *folio;
+	long i;
+
+	if (!gmem_freeze_pages(head, HPAGE_PMD_NR)) {
+		atomic_long_inc(&thp_gmem_stats.poisoned_merges_skipped);
+		return;
+	}
+
+	/*
+	 * The first page keeps its flags (on the unevictable LRU, up to
+	 * date); the LRU counts pages, so its size stays as it is.
+	 */
+	for (i = 1; i < HPAGE_PMD_NR; i++)
+		nth_page(head, i)->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
+	thp_gmem_merge_memcg(head);
+	prep_compound_page(head, HPAGE_PMD_ORDER);
+	folio = page_folio(head);
+	folio_set_large_rmappable(folio);
+
+	xas_lock_irq(&xas);
+	__lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
+	xas_store(&xas, folio);
+	xas_unlock_irq(&xas);
+
+	atomic_long_inc(&thp_gmem_stats.merges);
+	/* The page cache's references. */
+	folio_ref_unfreeze(folio, HPAGE_PMD_NR);
+}
+EXPORT_SYMBOL_GPL(thp_gmem_merge_commit);

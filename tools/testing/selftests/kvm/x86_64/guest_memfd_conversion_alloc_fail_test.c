@@ -18,7 +18,8 @@
  * page, of which the test uses the first 512 4K pages (what it calls the
  * whole file); the rest is made private once, at the start, so that the
  * page merges when those 512 are all private.  A 1G split takes about 8300
- * allocations: past the 32nd, one in 331 is failed.
+ * allocations: past the 32nd, one in 331 is failed.  With -T it is one 2M
+ * transparent huge page (the system's THP setting must not be "never").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,8 @@ static uint64_t nr_pages = 16;
 /* 4K pages of the file; log2 of its HugeTLB page size, or 0. */
 static uint64_t file_pages = 16;
 static unsigned int huge_shift;
+/* -T: transparent huge pages. */
+static bool thp;
 static char *mem;
 static int gmem_fd;
 /*
@@ -468,7 +471,7 @@ int main(int argc, char *argv[])
 	int status, opt;
 	pid_t child;
 
-	while ((opt = getopt(argc, argv, "HG")) != -1) {
+	while ((opt = getopt(argc, argv, "HGT")) != -1) {
 		switch (opt) {
 		case 'H':
 			huge_shift = 21;
@@ -476,9 +479,14 @@ int main(int argc, char *argv[])
 		case 'G':
 			huge_shift = 30;
 			break;
+		case 'T':
+			huge_shift = 21;
+			thp = true;
+			break;
 		default:
-			printf("usage: %s [-H|-G]\n  -H: on one 2M HugeTLB page\n"
-			       "  -G: on one 1G HugeTLB page\n", argv[0]);
+			printf("usage: %s [-H|-G|-T]\n  -H: on one 2M HugeTLB page\n"
+			       "  -G: on one 1G HugeTLB page\n"
+			       "  -T: on one 2M transparent huge page\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
@@ -515,7 +523,9 @@ int main(int argc, char *argv[])
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	/* Pages past those used stay private: see the top. */
 	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
-						    file_pages, huge_shift, (void **)&mem);
+						    file_pages,
+						    huge_shift && !thp ? GUEST_MEMFD_FLAG_HUGETLB : 0,
+						    huge_shift, (void **)&mem);
 	sync_global_to_guest(vm, nr_pages);
 
 	test_fail_each_allocation(vcpu);

@@ -20,7 +20,8 @@
  * that), merge them, while the vCPUs and host threads keep going.  With -G
  * it is one 1G page, of which the test uses the first 1024 4K pages; the
  * rest is made private once, at the start, so that the page merges when
- * those 1024 are all private.
+ * those 1024 are all private.  With -T it is two 2M transparent huge pages
+ * (the system's THP setting must not be "never").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -126,19 +127,24 @@ struct host_thread {
 	uint64_t value, read;		/* in memory: siglongjmp() keeps them */
 };
 
-/* hugetlb_gmem's count of @name (splits, merges, ...). */
-static uint64_t hugetlb_gmem_stat(const char *name)
+/* -T: transparent huge pages. */
+static bool thp;
+
+/* hugetlb_gmem's, or thp_gmem's, count of @name (splits, merges, ...). */
+static uint64_t huge_stat(const char *name)
 {
-	FILE *f = fopen("/sys/kernel/debug/hugetlb_gmem/stats", "r");
+	const char *path = thp ? "/sys/kernel/debug/thp_gmem/stats" :
+				 "/sys/kernel/debug/hugetlb_gmem/stats";
 	uint64_t val, found = -1ull;
+	FILE *f = fopen(path, "r");
 	char key[64];
 
-	TEST_ASSERT(f, "open hugetlb_gmem stats");
+	TEST_ASSERT(f, "open %s", path);
 	while (fscanf(f, "%63s %lu", key, &val) == 2)
 		if (!strcmp(key, name))
 			found = val;
 	fclose(f);
-	TEST_ASSERT(found != -1ull, "no %s in hugetlb_gmem stats", name);
+	TEST_ASSERT(found != -1ull, "no %s in %s", name, path);
 	return found;
 }
 
@@ -196,7 +202,7 @@ int main(int argc, char *argv[])
 	uint64_t page, first, nr;
 	int i, r, opt;
 
-	while ((opt = getopt(argc, argv, "HG")) != -1) {
+	while ((opt = getopt(argc, argv, "HGT")) != -1) {
 		switch (opt) {
 		case 'H':
 			huge_shift = 21;
@@ -204,9 +210,14 @@ int main(int argc, char *argv[])
 		case 'G':
 			huge_shift = 30;
 			break;
+		case 'T':
+			huge_shift = 21;
+			thp = true;
+			break;
 		default:
-			printf("usage: %s [-H|-G]\n  -H: on two 2M HugeTLB pages\n"
-			       "  -G: on one 1G HugeTLB page\n", argv[0]);
+			printf("usage: %s [-H|-G|-T]\n  -H: on two 2M HugeTLB pages\n"
+			       "  -G: on one 1G HugeTLB page\n"
+			       "  -T: on two 2M transparent huge pages\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
@@ -228,12 +239,14 @@ int main(int argc, char *argv[])
 
 	/* Pages past those used stay private: see the top. */
 	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
-						    file_pages, huge_shift, (void **)&mem);
+						    file_pages,
+						    huge_shift && !thp ? GUEST_MEMFD_FLAG_HUGETLB : 0,
+						    huge_shift, (void **)&mem);
 	sync_global_to_guest(vm, nr_pages);
 
 	if (huge_shift) {
-		splits = hugetlb_gmem_stat("splits");
-		merges = hugetlb_gmem_stat("merges");
+		splits = huge_stat("splits");
+		merges = huge_stat("merges");
 	}
 	for (i = 0; i < NR_HOST_THREADS; i++) {
 		hosts[i].id = i;
@@ -277,8 +290,8 @@ int main(int argc, char *argv[])
 	pr_info("%lu to private, %lu to shared, %lu EAGAIN\n",
 		conversions[1], conversions[0], eagain);
 	if (huge_shift) {
-		splits = hugetlb_gmem_stat("splits") - splits;
-		merges = hugetlb_gmem_stat("merges") - merges;
+		splits = huge_stat("splits") - splits;
+		merges = huge_stat("merges") - merges;
 		pr_info("%lu huge page splits, %lu merges\n", splits, merges);
 		TEST_ASSERT(splits && merges, "the conversions split or merged nothing");
 	}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * In-place conversion of a guest_memfd backed by HugeTLB pages (2M, or 1G
- * with -p 30), with a guest running on it:
+ * with -p 30), or by transparent huge pages (-t), with a guest running on
+ * it:
  *
  *  - the conversion matrix: a whole huge page, one 4K page at its start,
  *    middle and end, and a range straddling two huge pages, each to shared
@@ -34,6 +35,12 @@
  *    let go), and everything else goes back.  2M only: the test grows the
  *    pool back afterwards, which 1G pages cannot be counted on for.
  *
+ * With -t, the same on transparent huge pages (2M), where it applies: the
+ * matrix, the file created shared (whose first fault adds its 2M page as
+ * 4K folios, with no split to count), the held page, the punch race and
+ * the first fault race, with FileHugePages standing in for the pool; and
+ * a punch over a split THP, after which its range no longer merges.
+ *
  * With 1G pages (262144 4K pages each) the host and the guest use a fixed
  * sample of the pages: the first 112 of each huge page (where the ranges
  * converted start and end), the middle and last few, and one in 4096.
@@ -61,11 +68,15 @@
 #define GMEM_SLOT	10
 #define SEEDS_GPA	BIT_ULL(34)
 #define SEEDS_SLOT	11
-#define STATS		"/sys/kernel/debug/hugetlb_gmem/stats"
+#define HUGETLB_STATS	"/sys/kernel/debug/hugetlb_gmem/stats"
+#define THP_STATS	"/sys/kernel/debug/thp_gmem/stats"
+#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_conversion_test"
 
 static unsigned int huge_shift = 21;
+/* -t: transparent huge pages instead of HugeTLB pages. */
+static bool thp;
 static uint64_t huge, pages_per_huge, nr_pages;
 /* /sys/kernel/mm/hugepages/hugepages-<size>kB/, hugetlb.<size>, pages_<size> */
 static char pool_dir[64], cg_size[8], level_stat[16];
@@ -167,26 +178,30 @@ struct stats {
 	uint64_t poisoned_splits, poisoned_merges_skipped;
 };
 
+/* hugetlb_gmem's debugfs counters, or thp_gmem's (those marked). */
 static void read_stats(struct stats *s)
 {
 	const struct {
 		const char *name;
 		uint64_t *val;
+		bool thp;
 	} fields[] = {
-		{ "splits", &s->splits },
-		{ "merges", &s->merges },
+		{ "splits", &s->splits, true },
+		{ "merges", &s->merges, true },
 		{ "vmemmap_restores", &s->vmemmap_restores },
 		{ "vmemmap_optimizes", &s->vmemmap_optimizes },
 		{ "dissolves", &s->dissolves },
 		{ "poisoned_splits", &s->poisoned_splits },
-		{ "poisoned_merges_skipped", &s->poisoned_merges_skipped },
+		{ "poisoned_merges_skipped", &s->poisoned_merges_skipped, true },
 	};
-	FILE *f = fopen(STATS, "r");
-	int i, found = 0;
+	const char *path = thp ? THP_STATS : HUGETLB_STATS;
+	int i, found = 0, want = 0;
+	FILE *f = fopen(path, "r");
 	char name[64];
 	uint64_t val;
 
-	TEST_ASSERT(f, "open " STATS);
+	memset(s, 0, sizeof(*s));
+	TEST_ASSERT(f, "open %s", path);
 	while (fscanf(f, "%63s %lu", name, &val) == 2) {
 		for (i = 0; i < ARRAY_SIZE(fields); i++) {
 			if (!strcmp(name, fields[i].name)) {
@@ -196,7 +211,9 @@ static void read_stats(struct stats *s)
 		}
 	}
 	fclose(f);
-	TEST_ASSERT_EQ(found, ARRAY_SIZE(fields));
+	for (i = 0; i < ARRAY_SIZE(fields); i++)
+		want += !thp || fields[i].thp;
+	TEST_ASSERT_EQ(found, want);
 }
 
 static void assert_stats(const struct stats *before, uint64_t splits, uint64_t merges,
@@ -205,7 +222,18 @@ static void assert_stats(const struct stats *before, uint64_t splits, uint64_t m
 	struct stats s;
 
 	read_stats(&s);
-	/* The pools are optimized (HVO on): each split restores, each merge redoes. */
+	/*
+	 * The pools are optimized (HVO on): each split restores, each merge
+	 * redoes.  THPs have no HVO.
+	 */
+	if (thp) {
+		TEST_ASSERT(s.splits - before->splits == splits &&
+			    s.merges - before->merges == merges,
+			    "%s: splits %lu merges %lu, want %lu %lu", when,
+			    s.splits - before->splits, s.merges - before->merges,
+			    splits, merges);
+		return;
+	}
 	TEST_ASSERT(s.splits - before->splits == splits &&
 		    s.vmemmap_restores - before->vmemmap_restores == splits &&
 		    s.merges - before->merges == merges &&
@@ -249,8 +277,29 @@ static uint64_t read_pool_file(const char *name)
 	return read_u64(path);
 }
 
+/* kB of THPs in page caches, in /proc/meminfo. */
+static uint64_t file_huge_pages_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	uint64_t kb = -1;
+
+	TEST_ASSERT(f, "open /proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "FileHugePages: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	TEST_ASSERT(kb != -1, "no FileHugePages in /proc/meminfo");
+	return kb;
+}
+
+/* With THP, "the pool" is what the page cache holds as THPs, in kB. */
 static void read_pool(struct pool *p)
 {
+	if (thp) {
+		*p = (struct pool){ .total = file_huge_pages_kb() };
+		return;
+	}
 	p->total = read_pool_file("nr_hugepages");
 	p->free = read_pool_file("free_hugepages");
 	p->resv = read_pool_file("resv_hugepages");
@@ -345,8 +394,19 @@ static void test_create(struct test *t, uint64_t flags)
 	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, SEEDS_GPA, SEEDS_SLOT,
 				    MAX_PAGES / 4096, 0);
 	virt_map(t->vm, SEEDS_GPA, SEEDS_GPA, MAX_PAGES / 4096);
-	t->fd = vm_create_guest_memfd_hugetlb(t->vm, NR_HUGE * huge,
-					      GUEST_MEMFD_FLAG_MMAP | flags, huge_shift);
+	if (thp) {
+		struct kvm_create_guest_memfd args = {
+			.size = NR_HUGE * huge,
+			.flags = GUEST_MEMFD_FLAG_MMAP | flags,
+			.huge_page_size_log2 = huge_shift,
+		};
+
+		t->fd = __vm_ioctl(t->vm, KVM_CREATE_GUEST_MEMFD, &args);
+		TEST_ASSERT(t->fd >= 0, KVM_IOCTL_ERROR(KVM_CREATE_GUEST_MEMFD, t->fd));
+	} else {
+		t->fd = vm_create_guest_memfd_hugetlb(t->vm, NR_HUGE * huge,
+						      GUEST_MEMFD_FLAG_MMAP | flags, huge_shift);
+	}
 	t->reserved = mmap(NULL, (NR_HUGE + 1) * huge, PROT_NONE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	TEST_ASSERT(t->reserved != MAP_FAILED, "mmap");
@@ -366,6 +426,16 @@ static void test_destroy(struct test *t)
 	kvm_vm_free(t->vm);
 	munmap(t->reserved, (NR_HUGE + 1) * huge);
 	close(t->fd);
+}
+
+/*
+ * Splits that the first use of @n huge pages not all private counts: a
+ * HugeTLB page is allocated whole and split at once, a THP's 2M page is
+ * added to the file as 4K folios from the start.
+ */
+static uint64_t first_use_splits(uint64_t n)
+{
+	return thp ? 0 : n;
 }
 
 /* Huge pages that [first, first + nr) touches. */
@@ -458,13 +528,15 @@ static void test_init_shared(void)
 	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
 	read_stats(&stats);
 	host_write(&t, 0, 1, 9);
-	assert_stats(&stats, 1, 0, "after the host wrote a shared page");
+	assert_stats(&stats, first_use_splits(1), 0, "after the host wrote a shared page");
 	host_write(&t, 0, nr_pages, 9);
-	assert_stats(&stats, NR_HUGE, 0, "after the host wrote the shared file");
+	assert_stats(&stats, first_use_splits(NR_HUGE), 0,
+		     "after the host wrote the shared file");
 	check_all(&t, "after the host wrote the shared file");
 
 	convert(&t, 0, pages_per_huge, false);
-	assert_stats(&stats, NR_HUGE, 1, "after a huge page was made private");
+	assert_stats(&stats, first_use_splits(NR_HUGE), 1,
+		     "after a huge page was made private");
 	pages_2m = vm_get_stat(t.vm, level_stat);
 	check_all(&t, "after the huge page was made private");
 	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, 1);
@@ -528,7 +600,11 @@ static uint64_t st_blocks(int fd)
 	return st.st_blocks;
 }
 
-/* Punching a split huge page: in part zeroes, whole merges and frees. */
+/*
+ * Punching a split huge page: in part zeroes.  Whole, a HugeTLB page
+ * merges and goes back to the pool.  A THP's 4K pages punched out go back
+ * to the page allocator, so its range no longer merges.
+ */
 static void test_punch(void)
 {
 	struct stats stats;
@@ -552,6 +628,14 @@ static void test_punch(void)
 	guest_do(&t, OP_WRITE, 8, 4);
 	check_all(&t, "after a partial punch of a split page");
 
+	if (thp) {
+		convert(&t, 0, nr_pages, false);
+		assert_stats(&stats, 0, 0, "after a punched THP range was made private");
+		assert_pool(&pool, "after a punched THP range was made private");
+		check_all(&t, "after a punched THP range was made private");
+		test_destroy(&t);
+		return;
+	}
 	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       0, huge), "punch whole");
 	pool.free++;
@@ -569,7 +653,7 @@ static void test_punch(void)
 	test_destroy(&t);
 }
 
-static void cg_write(const char *path, const char *val)
+static void write_str(const char *path, const char *val)
 {
 	int fd = open(path, O_WRONLY);
 
@@ -599,9 +683,9 @@ static void test_cgroup(void)
 	struct test t;
 
 	TEST_ASSERT(!mkdir(CGROUP, 0755) || errno == EEXIST, "mkdir " CGROUP);
-	cg_write(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
+	write_str(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	cg_write(CGROUP "/cgroup.procs", pid);
+	write_str(CGROUP "/cgroup.procs", pid);
 
 	test_create(&t, 0);
 	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, NR_HUGE * huge), "fallocate");
@@ -613,7 +697,7 @@ static void test_cgroup(void)
 	test_destroy(&t);
 	assert_cg(0, 0, "after close");
 
-	cg_write(CGROUP_ROOT "/cgroup.procs", pid);
+	write_str(CGROUP_ROOT "/cgroup.procs", pid);
 	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
 }
 
@@ -705,9 +789,13 @@ static void *first_fault_thread(void *arg)
 	unsigned char resident;
 
 	pthread_barrier_wait(f->go);
+	/*
+	 * A THP range's 2M page comes as 4K folios, not up to date (so not
+	 * resident to mincore()) until used: there, just race the first.
+	 */
 	do {
 		TEST_ASSERT(!mincore(addr, 4096, &resident), "mincore");
-	} while (!(resident & 1));
+	} while (!(resident & 1) && !thp);
 	TEST_ASSERT(!madvise(addr, 4096, MADV_POPULATE_WRITE),
 		    "faulting in shared page %lu: %s", f->page, strerror(errno));
 	return NULL;
@@ -741,14 +829,16 @@ static void test_first_fault_race(void)
 		pthread_barrier_wait(&go);
 		host_write(&t, i, 1, 3);
 		pthread_join(thread, NULL);
-		assert_stats(&stats, 1, 0, "after two first faults on a huge page");
+		assert_stats(&stats, first_use_splits(1), 0,
+			     "after two first faults on a huge page");
 		/* All of it, as check_all() wants: the other huge page splits too. */
 		host_write(&t, 0, nr_pages, 4);
 		check_all(&t, "after two first faults on a huge page");
 
 		/* Nothing kept a reference: it merges at the first try. */
 		convert(&t, 0, pages_per_huge, false);
-		assert_stats(&stats, NR_HUGE, 1, "after the huge page was made private");
+		assert_stats(&stats, first_use_splits(NR_HUGE), 1,
+			     "after the huge page was made private");
 		check_all(&t, "after the huge page was made private");
 		test_destroy(&t);
 	}
@@ -980,22 +1070,51 @@ static void test_close_held(void)
 	assert_pool(&pool, "after the pool was grown back");
 }
 
+static char thp_setting[64];
+
+/* THP "madvise" or "always" lets guest_memfd take 2M pages; not "never". */
+static void thp_setting_madvise(void)
+{
+	FILE *f = fopen(THP_ENABLED, "r");
+	char *l, *r;
+
+	TEST_ASSERT(f && fgets(thp_setting, sizeof(thp_setting), f), "read " THP_ENABLED);
+	fclose(f);
+	l = strchr(thp_setting, '[');
+	r = strchr(thp_setting, ']');
+	TEST_ASSERT(l && r, THP_ENABLED " reads %s", thp_setting);
+	*r = 0;
+	memmove(thp_setting, l + 1, strlen(l + 1) + 1);
+	if (!strcmp(thp_setting, "never"))
+		write_str(THP_ENABLED, "madvise");
+}
+
+static void thp_setting_restore(void)
+{
+	write_str(THP_ENABLED, thp_setting);
+}
+
 int main(int argc, char *argv[])
 {
 	struct stats before, after;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "p:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:t")) != -1) {
 		switch (opt) {
 		case 'p':
 			huge_shift = atoi(optarg);
 			break;
+		case 't':
+			thp = true;
+			break;
 		default:
-			printf("usage: %s [-p 21|30]\n  -p: log2 of the huge page size (21)\n",
-			       argv[0]);
+			printf("usage: %s [-p 21|30] [-t]\n"
+			       "  -p: log2 of the HugeTLB page size (21)\n"
+			       "  -t: transparent huge pages (2M) instead\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
+	TEST_ASSERT(!thp || huge_shift == 21, "-t takes 2M pages");
 	TEST_ASSERT(huge_shift == 21 || huge_shift == 30, "-p 21 or -p 30");
 	shared = calloc(MAX_PAGES, sizeof(*shared));
 	seeds = calloc(MAX_PAGES, sizeof(*seeds));
@@ -1009,6 +1128,20 @@ int main(int argc, char *argv[])
 	snprintf(level_stat, sizeof(level_stat), huge_shift == 30 ? "pages_1g" : "pages_2m");
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	if (thp) {
+		TEST_ASSERT(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & huge,
+			    "2M transparent huge pages not offered");
+		thp_setting_madvise();
+		read_stats(&before);
+		test_matrix();
+		test_init_shared();
+		test_held_page();
+		test_punch();
+		test_punch_close_race();
+		test_first_fault_race();
+		thp_setting_restore();
+		return 0;
+	}
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & huge,
 		    "%s pages not offered", cg_size);
 
