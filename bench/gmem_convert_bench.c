@@ -2,7 +2,7 @@
 /*
  * Cost of converting guest_memfd memory between private and shared in place
  * (KVM_SET_MEMORY_ATTRIBUTES2, PRESERVE), per range size, both ways, on 4K
- * pages and on 2M and 1G HugeTLB pages.
+ * pages, on 2M and 1G HugeTLB pages and on 2M transparent huge pages.
  *
  * For each backing and size a software-protected VM gets a guest_memfd
  * (MMAP, private at creation) bound to a memslot, allocated whole with
@@ -10,9 +10,9 @@
  * converted to shared (timed), written by the host (untimed), and
  * converted back to private (timed), which unmaps it from the host again,
  * as after a VMM wrote guest memory.  On huge pages the conversion to
- * shared splits every huge page the range touches (undoing HVO), and the
- * one back merges them (redoing HVO).  No vCPU runs: the guest has no
- * stage-2 mappings to zap.
+ * shared splits every huge page the range touches (undoing HVO on HugeTLB
+ * pages), and the one back merges them (redoing HVO).  No vCPU runs: the
+ * guest has no stage-2 mappings to zap.
  *
  * Output: a table, and "csv," lines (backing,size_bytes,what,reps,median_ns,
  * min_ns).  Times are CLOCK_MONOTONIC: under QEMU with -icount shift=0 they
@@ -172,21 +172,34 @@ static void report_hvo(const char *backing, uint64_t size,
 		    b->optimize_ns - a->optimize_ns);
 }
 
+/* What the guest_memfd is made of: "2m" and "1g" are HugeTLB pages. */
+struct backing {
+	const char *name;
+	unsigned int huge_shift;	/* 0 for 4K pages */
+	bool hugetlb;
+};
+
+static const struct backing backings[] = {
+	{ "4k", 0, false },
+	{ "2m", 21, true },
+	{ "1g", 30, true },
+	{ "thp", 21, false },
+};
+
 /* A software-protected VM and its guest_memfd, bound to a memslot. */
 struct vm_file {
 	int vm, fd;
 	char *mem;
 };
 
-/* @huge_shift: 0 for 4K pages, else HugeTLB pages of that size. */
 static void open_file(int kvm, struct vm_file *f, uint64_t file_size,
-		      unsigned int huge_shift)
+		      const struct backing *b)
 {
 	struct kvm_create_guest_memfd gmem = {
 		.size = file_size,
 		.flags = GUEST_MEMFD_FLAG_MMAP |
-			 (huge_shift ? GUEST_MEMFD_FLAG_HUGETLB : 0),
-		.huge_page_size_log2 = huge_shift,
+			 (b->hugetlb ? GUEST_MEMFD_FLAG_HUGETLB : 0),
+		.huge_page_size_log2 = b->huge_shift,
 	};
 	struct kvm_userspace_memory_region2 region = {
 		.slot = 0,
@@ -234,23 +247,23 @@ static void round_trip(struct vm_file *f, uint64_t offset, uint64_t size,
 	to_private->samples[to_private->n++] = now_ns() - t;
 }
 
-/* @huge_shift: 0 for 4K pages, else HugeTLB pages of that size. */
-static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
+static void bench_size(int kvm, uint64_t size, const struct backing *b)
 {
+	unsigned int huge_shift = b->huge_shift;
 	/* Enough work to measure: many small conversions, few big ones. */
 	int reps = huge_shift == 30 ? (size < (1ULL << 30) ? 8 : 3) :
 		   size <= PAGE ? (huge_shift ? 64 : 256) : size <= (2ULL << 20) ? 32 : 3;
 	/* Small ranges live in a file of one huge page (2M for 4K pages). */
 	uint64_t min_file = huge_shift ? 1ULL << huge_shift : 2ULL << 20;
 	uint64_t file_size = size < min_file ? min_file : size;
-	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
+	const char *backing = b->name;
 	struct stat_line populate = {}, to_private = {}, to_shared = {};
 	struct hvo_stats hvo_before, hvo_after;
 	uint64_t t, offset;
 	struct vm_file f;
 	int i;
 
-	open_file(kvm, &f, file_size, huge_shift);
+	open_file(kvm, &f, file_size, b);
 	t = now_ns();
 	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
 		die_errno("fallocate");
@@ -268,7 +281,7 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
 		report(backing, file_size, "populate", &populate);
 	report(backing, size, "to_shared", &to_shared);
 	report(backing, size, "to_private", &to_private);
-	if (huge_shift)
+	if (b->hugetlb)
 		report_hvo(backing, size, &hvo_before, &hvo_after);
 
 	close_file(&f, file_size);
@@ -279,16 +292,16 @@ static void bench_size(int kvm, uint64_t size, unsigned int huge_shift)
  * 4K pages (@random) or consecutive @step steps from the start; each to
  * shared, host write, back to private, as above.
  */
-static void bench_pattern(int kvm, unsigned int huge_shift, bool random,
+static void bench_pattern(int kvm, const struct backing *b, bool random,
 			  uint64_t step, int n)
 {
-	const char *backing = huge_shift == 30 ? "1g" : huge_shift ? "2m" : "4k";
+	const char *backing = b->name;
 	struct stat_line to_private = {}, to_shared = {};
 	uint64_t file_size = 1ULL << 30, seed = 1, offset;
 	struct vm_file f;
 	int i;
 
-	open_file(kvm, &f, file_size, huge_shift);
+	open_file(kvm, &f, file_size, b);
 	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
 		die_errno("fallocate");
 	for (i = 0; i < n; i++) {
@@ -305,11 +318,22 @@ static void bench_pattern(int kvm, unsigned int huge_shift, bool random,
 	close_file(&f, file_size);
 }
 
+/* Whether the host offers @b: HugeTLB pages where it has pools. */
+static bool offered(int kvm, const struct backing *b)
+{
+	long long sizes;
+
+	if (!b->huge_shift)
+		return true;
+	sizes = ioctl(kvm, KVM_CHECK_EXTENSION, b->hugetlb ?
+		      KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES : KVM_CAP_GUEST_MEMFD_THP_SIZES);
+	return sizes > 0 && (sizes & (1LL << b->huge_shift));
+}
+
 int main(int argc, char *argv[])
 {
 	static const char * const defaults[] = { "4K", "64K", "2M", "32M", "1G" };
-	unsigned int shift;
-	long long sizes;
+	const struct backing *b;
 	int kvm, i;
 
 	bench_prog = "gmem_convert_bench";
@@ -324,32 +348,21 @@ int main(int argc, char *argv[])
 
 	printf("%-8s %14s  %-19s %5s  %14s  %14s  %10s\n", "backing", "size",
 	       "what", "reps", "median_us", "min_us", "ns/4K");
-	for (i = 1; i < argc; i++)
-		bench_size(kvm, parse_size(argv[i]), 0);
-	if (argc == 1)
-		for (i = 0; i < (int)ARRAY_SIZE(defaults); i++)
-			bench_size(kvm, parse_size(defaults[i]), 0);
-	/* HugeTLB pages, where the host has pools: split and merge. */
-	sizes = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
-	for (shift = 21; shift <= 30; shift += 9) {
-		if (sizes <= 0 || !(sizes & (1LL << shift)))
+	for (b = backings; b < backings + ARRAY_SIZE(backings); b++) {
+		if (!offered(kvm, b))
 			continue;
 		for (i = 1; i < argc; i++)
-			bench_size(kvm, parse_size(argv[i]), shift);
+			bench_size(kvm, parse_size(argv[i]), b);
 		if (argc == 1)
 			for (i = 0; i < (int)ARRAY_SIZE(defaults); i++)
-				bench_size(kvm, parse_size(defaults[i]), shift);
+				bench_size(kvm, parse_size(defaults[i]), b);
 	}
 	/* Patterns across 1 GiB: random 4K pages, consecutive 2M steps. */
-	if (argc == 1) {
-		bench_pattern(kvm, 0, true, PAGE, 64);
-		bench_pattern(kvm, 0, false, 2ULL << 20, 64);
-		for (shift = 21; shift <= 30; shift += 9) {
-			if (sizes <= 0 || !(sizes & (1LL << shift)))
-				continue;
-			bench_pattern(kvm, shift, true, PAGE, shift == 30 ? 8 : 64);
-			bench_pattern(kvm, shift, false, 2ULL << 20, shift == 30 ? 8 : 64);
-		}
+	for (b = backings; argc == 1 && b < backings + ARRAY_SIZE(backings); b++) {
+		if (!offered(kvm, b))
+			continue;
+		bench_pattern(kvm, b, true, PAGE, b->huge_shift == 30 ? 8 : 64);
+		bench_pattern(kvm, b, false, 2ULL << 20, b->huge_shift == 30 ? 8 : 64);
 	}
 	return 0;
 }

@@ -112,9 +112,10 @@ END {
 	print "## Conversion latency (`gmem_convert_bench`)\n"
 	print "KVM_SET_MEMORY_ATTRIBUTES2 with PRESERVE on a software-protected VM'"'"'s"
 	print "guest_memfd. Each round converts a range to shared, the host writes every"
-	print "page of it, and it goes back to private; no vCPU runs. Medians. On HugeTLB"
-	print "pages, to shared splits every huge page the range touches (HVO undone) and"
-	print "to private merges them (HVO redone).\n"
+	print "page of it, and it goes back to private; no vCPU runs. Medians. On huge"
+	print "pages (2m and 1g: HugeTLB; thp: transparent huge pages), to shared splits"
+	print "every huge page the range touches and to private merges them; HugeTLB"
+	print "pages also undo HVO before the split and redo it after the merge.\n"
 	heading("range", " pages: to shared / to private")
 	for (r = 1; r <= n["range"]; r++) {
 		s = item["range", r]
@@ -141,7 +142,8 @@ END {
 		print line
 	}
 
-	print "\nPopulating (fallocate, which zeroes):\n"
+	print "\nPopulating (fallocate): HugeTLB pages are zeroed then; 4K pages and THPs"
+	print "are zeroed at their first use instead, so theirs is the allocation alone:\n"
 	heading("range", " pages")
 	for (r = 1; r <= n["populate"]; r++) {
 		s = item["populate", r]
