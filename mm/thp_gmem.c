@@ -341,17 +341,18 @@ retry:
 	if (err)
 		return err;
 
+	/* Under invalidate_lock, the pages stay in the page cache. */
 	for (i = 0; i < HPAGE_PMD_NR; i++) {
-		struct folio *piece = filemap_lock_folio(mapping, index + i);
+		struct folio *piece = page_folio(nth_page(head, i));
 
-		if (IS_ERR(piece))
-			return -ENOENT;
+		if (folio_test_uptodate(piece))
+			continue;
+		folio_lock(piece);
 		if (!folio_test_uptodate(piece)) {
 			clear_highpage(&piece->page);
 			folio_mark_uptodate(piece);
 		}
 		folio_unlock(piece);
-		folio_put(piece);
 		cond_resched();
 	}
 	return 0;
