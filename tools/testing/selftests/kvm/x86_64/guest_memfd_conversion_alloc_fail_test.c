@@ -467,6 +467,7 @@ int main(int argc, char *argv[])
 	};
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
+	bool hugetlb;
 	char buf[8] = "";
 	int status, opt;
 	pid_t child;
@@ -522,9 +523,10 @@ int main(int argc, char *argv[])
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	/* Pages past those used stay private: see the top. */
+	hugetlb = huge_shift && !thp;
 	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
 						    file_pages,
-						    huge_shift && !thp ? GUEST_MEMFD_FLAG_HUGETLB : 0,
+						    hugetlb ? GUEST_MEMFD_FLAG_HUGETLB : 0,
 						    huge_shift, (void **)&mem);
 	sync_global_to_guest(vm, nr_pages);
 

@@ -199,6 +199,7 @@ int main(int argc, char *argv[])
 	uint64_t splits = 0, merges = 0, file_pages;
 	unsigned int huge_shift = 0;
 	struct kvm_vm *vm;
+	bool hugetlb;
 	uint64_t page, first, nr;
 	int i, r, opt;
 
@@ -238,9 +239,10 @@ int main(int argc, char *argv[])
 	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code, vcpus);
 
 	/* Pages past those used stay private: see the top. */
+	hugetlb = huge_shift && !thp;
 	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
 						    file_pages,
-						    huge_shift && !thp ? GUEST_MEMFD_FLAG_HUGETLB : 0,
+						    hugetlb ? GUEST_MEMFD_FLAG_HUGETLB : 0,
 						    huge_shift, (void **)&mem);
 	sync_global_to_guest(vm, nr_pages);
 
