@@ -225,7 +225,7 @@ int main(int argc, char *argv[])
 	file_pages = nr_pages;
 	if (huge_shift) {
 		nr_pages = MAX_PAGES;
-		file_pages = max_t(uint64_t, nr_pages, (1ULL << huge_shift) / PAGE_SIZE);
+		file_pages = max_t(uint64_t, nr_pages, ((1ULL << huge_shift) / PAGE_SIZE));
 		/* Each split and merge waits for an RCU grace period. */
 		nr_conversions = NR_CONVERSIONS / (huge_shift == 30 ? 16 : 8);
 	}
