@@ -65,6 +65,17 @@ function heading(first, column,  h, sep, i) {
 	}
 	print h; print sep
 }
+# A row: @label, then per backing the figures @what1 / @what2 of size @s,
+# or @what1 alone when @what2 is empty.
+function row(label, s, what1, what2,  line, i, b, v) {
+	line = "| " label " |"
+	for (i = 1; i <= n["backing"]; i++) {
+		b = item["backing", i]
+		v = med[b, s, what1]
+		line = line " " (what2 != "" ? pair(v, med[b, s, what2]) : v == "" ? "-" : t(v)) " |"
+	}
+	print line
+}
 function add(list, x) {
 	if (!((list, x) in seen)) {
 		seen[list, x] = 1
@@ -117,15 +128,8 @@ END {
 	print "every huge page the range touches and to private merges them; HugeTLB"
 	print "pages also undo HVO before the split and redo it after the merge.\n"
 	heading("range", " pages: to shared / to private")
-	for (r = 1; r <= n["range"]; r++) {
-		s = item["range", r]
-		line = "| " size(s) " |"
-		for (i = 1; i <= n["backing"]; i++) {
-			b = item["backing", i]
-			line = line " " pair(med[b, s, "to_shared"], med[b, s, "to_private"]) " |"
-		}
-		print line
-	}
+	for (r = 1; r <= n["range"]; r++)
+		row(size(item["range", r]), item["range", r], "to_shared", "to_private")
 
 	print "\nPatterns over a 1 GiB file, one range at a time (medians; the number of"
 	print "rounds is in the CSV):\n"
@@ -133,28 +137,15 @@ END {
 	np = split("rand 4096 random_4K_pages seq 2097152 consecutive_2M_steps", p, " ")
 	for (k = 1; k <= np; k += 3) {
 		name = p[k + 2]; gsub("_", " ", name)
-		line = "| " name ": to shared / to private |"
-		for (i = 1; i <= n["backing"]; i++) {
-			b = item["backing", i]
-			line = line " " pair(med[b, p[k + 1], p[k] "_to_shared"], \
-					     med[b, p[k + 1], p[k] "_to_private"]) " |"
-		}
-		print line
+		row(name ": to shared / to private", p[k + 1], p[k] "_to_shared",
+		    p[k] "_to_private")
 	}
 
 	print "\nPopulating (fallocate): HugeTLB pages are zeroed then; 4K pages and THPs"
 	print "are zeroed at their first use instead, so theirs is the allocation alone:\n"
 	heading("range", " pages")
-	for (r = 1; r <= n["populate"]; r++) {
-		s = item["populate", r]
-		line = "| " size(s) " |"
-		for (i = 1; i <= n["backing"]; i++) {
-			b = item["backing", i]
-			v = med[b, s, "populate"]
-			line = line " " (v == "" ? "-" : t(v)) " |"
-		}
-		print line
-	}
+	for (r = 1; r <= n["populate"]; r++)
+		row(size(item["populate", r]), item["populate", r], "populate", "")
 
 	print "\n## HVO alone\n"
 	print "hugetlb_gmem'"'"'s kernel-side timers (debugfs `hugetlb_gmem/stats`), read"
