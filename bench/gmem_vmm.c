@@ -41,7 +41,9 @@
  * gmem_guest.verify workload.
  *
  * Exit status: 0 when the guest reached userspace and powered off, 1 on any
- * failure (with a message naming it), 2 for bad usage.
+ * failure (with a message naming it), 2 for bad usage.  A guest still
+ * running after -t seconds also gets its vCPU's registers, timer and
+ * interrupt state printed, to tell a hang from a slow boot.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -600,6 +602,14 @@ static void set_cpuid(int kvm, int vcpu)
 		/* No nested SVM for the guest. */
 		if (e->function == 0x80000001)
 			e->ecx &= ~(1U << 2);
+		/*
+		 * The APIC ID is the vCPU's (0), not that of the host CPU
+		 * that answered KVM_GET_SUPPORTED_CPUID.
+		 */
+		if (e->function == 1)
+			e->ebx &= 0x00ffffff;
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = 0;
 	}
 	if (ioctl(vcpu, KVM_SET_CPUID2, cpuid))
 		die_errno("KVM_SET_CPUID2");
@@ -664,6 +674,7 @@ struct machine {
 	const bool *done_converting;
 	bool sent_q;
 	bool verify_started;	/* the guest printed VERIFY_STARTED */
+	uint64_t nr_exits, last_exit_ns;	/* for dump_vcpu() */
 	char line[160];
 	size_t line_len;
 	/* The guest's "gmem-guest: result ..." lines, for the report. */
@@ -988,6 +999,61 @@ static void report_round_trips(const char *backing, const char *kind,
 
 static volatile sig_atomic_t timed_out;
 
+static uint32_t lapic_reg(const struct kvm_lapic_state *l, int off)
+{
+	uint32_t v;
+
+	memcpy(&v, l->regs + off, sizeof(v));
+	return v;
+}
+
+/*
+ * A guest that does not power off in time: say where its vCPU is and what
+ * its timer and interrupt state is, so that a hang can be told apart from a
+ * slow boot, and a lost timer interrupt from a guest spinning on its own.
+ */
+static void dump_vcpu(struct machine *m, int vcpu)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[2];
+	} msrs = { .hdr.nmsrs = 2, .e = { { .index = 0x10 }, { .index = 0x6e0 } } };
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events ev;
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	int i;
+
+	fprintf(stderr, "%s: %llu exits to userspace, the last %.3f s ago\n",
+		bench_prog, (unsigned long long)m->nr_exits,
+		(now_ns() - m->last_exit_ns) / 1e9);
+	if (!ioctl(vcpu, KVM_GET_REGS, &regs))
+		fprintf(stderr, "%s: vCPU rip %#llx rsp %#llx rflags %#llx\n",
+			bench_prog, (unsigned long long)regs.rip,
+			(unsigned long long)regs.rsp, (unsigned long long)regs.rflags);
+	if (!ioctl(vcpu, KVM_GET_MP_STATE, &mp) && !ioctl(vcpu, KVM_GET_VCPU_EVENTS, &ev))
+		fprintf(stderr, "%s: mp_state %u, interrupt injected %u nr %u shadow %u, nmi pending %u\n",
+			bench_prog, mp.mp_state, ev.interrupt.injected, ev.interrupt.nr,
+			ev.interrupt.shadow, ev.nmi.pending);
+	if (ioctl(vcpu, KVM_GET_MSRS, &msrs) == 2)
+		fprintf(stderr, "%s: TSC %#llx, TSC_DEADLINE %#llx\n", bench_prog,
+			(unsigned long long)msrs.e[0].data,
+			(unsigned long long)msrs.e[1].data);
+	if (ioctl(vcpu, KVM_GET_LAPIC, &lapic))
+		return;
+	fprintf(stderr, "%s: LAPIC SVR %#x TPR %#x LVTT %#x TMICT %#x TMCCT %#x TDCR %#x\n",
+		bench_prog, lapic_reg(&lapic, 0xf0), lapic_reg(&lapic, 0x80),
+		lapic_reg(&lapic, 0x320), lapic_reg(&lapic, 0x380),
+		lapic_reg(&lapic, 0x390), lapic_reg(&lapic, 0x3e0));
+	fprintf(stderr, "%s: LAPIC ISR", bench_prog);
+	for (i = 7; i >= 0; i--)
+		fprintf(stderr, " %08x", lapic_reg(&lapic, 0x100 + 0x10 * i));
+	fprintf(stderr, "\n%s: LAPIC IRR", bench_prog);
+	for (i = 7; i >= 0; i--)
+		fprintf(stderr, " %08x", lapic_reg(&lapic, 0x200 + 0x10 * i));
+	fputc('\n', stderr);
+}
+
 static void on_alarm(int sig)
 {
 	timed_out = 1;
@@ -1023,8 +1089,11 @@ static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int l
 	for (;;) {
 		send_q(m);
 		if (ioctl(vcpu, KVM_RUN, NULL)) {
-			if (errno == EINTR && timed_out)
+			if (errno == EINTR && timed_out) {
+				fflush(stdout);
+				dump_vcpu(m, vcpu);
 				die("the guest did not power off within %u s", limit);
+			}
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			if (errno == EFAULT && run->exit_reason == KVM_EXIT_MEMORY_FAULT)
@@ -1035,6 +1104,8 @@ static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int l
 				    "private" : "shared");
 			die_errno("KVM_RUN");
 		}
+		m->nr_exits++;
+		m->last_exit_ns = now_ns();
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_io(m, run);
