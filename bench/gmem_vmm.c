@@ -1024,9 +1024,12 @@ static void dump_vcpu(struct machine *m, int vcpu)
 	struct kvm_regs regs;
 	int i;
 
-	fprintf(stderr, "%s: %llu exits to userspace, the last %.3f s ago\n",
-		bench_prog, (unsigned long long)m->nr_exits,
-		(now_ns() - m->last_exit_ns) / 1e9);
+	if (m->nr_exits)
+		fprintf(stderr, "%s: %llu exits to userspace, the last %.3f s ago\n",
+			bench_prog, (unsigned long long)m->nr_exits,
+			(now_ns() - m->last_exit_ns) / 1e9);
+	else
+		fprintf(stderr, "%s: no exit to userspace\n", bench_prog);
 	if (!ioctl(vcpu, KVM_GET_REGS, &regs))
 		fprintf(stderr, "%s: vCPU rip %#llx rsp %#llx rflags %#llx\n",
 			bench_prog, (unsigned long long)regs.rip,
@@ -1054,9 +1057,16 @@ static void dump_vcpu(struct machine *m, int vcpu)
 	fputc('\n', stderr);
 }
 
+static struct kvm_run *alarm_run;
+
+/*
+ * The alarm may come while the vCPU thread is out of KVM_RUN (handling a
+ * port write): immediate_exit makes the next KVM_RUN return EINTR at once.
+ */
 static void on_alarm(int sig)
 {
 	timed_out = 1;
+	alarm_run->immediate_exit = 1;
 }
 
 /* SIGUSR1 only makes KVM_RUN return, with EINTR. */
@@ -1079,10 +1089,14 @@ static void send_q(struct machine *m)
 /* Runs the vCPU until the guest powers off; dies on anything else. */
 static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int limit)
 {
-	struct sigaction sa = { .sa_handler = on_alarm };
-	/* SA_RESTART: a kick must not fail the console's write(). */
+	/*
+	 * SA_RESTART: neither the alarm nor a kick may fail the console's
+	 * write(); KVM_RUN still returns EINTR, it is never restarted.
+	 */
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
 	struct sigaction kick = { .sa_handler = on_kick, .sa_flags = SA_RESTART };
 
+	alarm_run = run;
 	sigaction(SIGALRM, &sa, NULL);
 	sigaction(SIGUSR1, &kick, NULL);
 	alarm(limit);
@@ -1090,6 +1104,9 @@ static void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int l
 		send_q(m);
 		if (ioctl(vcpu, KVM_RUN, NULL)) {
 			if (errno == EINTR && timed_out) {
+				/* End the console's line before the dump. */
+				if (m->line_len)
+					putchar('\n');
 				fflush(stdout);
 				dump_vcpu(m, vcpu);
 				die("the guest did not power off within %u s", limit);
