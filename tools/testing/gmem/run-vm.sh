@@ -51,14 +51,14 @@ fi
 # 7.2 lets a vCPU run code another vCPU is live-patching (static keys), and
 # the guest dies on a stray int3 in __schedule() now and then.
 # Under TCG, the QEMU that qemu/build-qemu.sh built (GMEM_TCG_QEMU): Debian's
-# with its fix for interrupts injected into nested guests.
+# with its fixes for the interrupts of nested guests.
 qemu=qemu-system-x86_64
 if [ "$accel" = kvm ]; then
 	cpu=(-accel kvm -cpu host)
 else
 	qemu=${GMEM_TCG_QEMU:-qemu-system-x86_64}
 	[ -n "${GMEM_TCG_QEMU:-}" ] ||
-		echo "# run-vm: GMEM_TCG_QEMU unset: the host's QEMU, without our fix (make sets it)" >&2
+		echo "# run-vm: GMEM_TCG_QEMU unset: the host's QEMU, without our fixes (make sets it)" >&2
 	cpu=(-accel tcg,thread=single -cpu EPYC)
 	# Guest time counts instructions (1 ns each) and repeats exactly.
 	[ -n "${GMEM_ICOUNT:-}" ] && cpu+=(-icount shift=0,sleep=off)

@@ -4,8 +4,8 @@
 # Build the qemu-system-x86_64 that the TCG runs use: Debian's own QEMU
 # source, the version of the installed qemu-system-x86 package, plus the
 # fixes in this directory (*.patch, in name order). Debian's QEMU 7.2
-# delivers an interrupt injected into a nested guest twice now and then
-# (see the patch), which hangs the guests that `make test` boots.
+# now and then delivers an interrupt of a nested guest twice, or loses
+# one (see the patches), which hangs the guests that `make test` boots.
 #
 # The source comes through apt, from the deb-src twins of the system's own
 # Debian sources, so apt checks it against the signed archive. Only the
