@@ -23,7 +23,7 @@ cat <<EOF
   $patches patches, built without the debug options (\`build/kernel-bench\`);
   the booted guests run the same kernel.
 - Machine: $machine, 2 vCPUs, 8 GiB; under TCG, the QEMU is Debian's
-  source with our fix for nested interrupt injection
+  source with our fixes for its nested guests
   (\`tools/testing/gmem/qemu/\`). Under \`-icount shift=0,sleep=off\`
   **all times are instruction time**: 1 ns is one emulated instruction;
   caches and TLBs are not modelled, so huge pages cannot show their TLB
