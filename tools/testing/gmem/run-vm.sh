@@ -51,7 +51,7 @@ fi
 # 7.2 lets a vCPU run code another vCPU is live-patching (static keys), and
 # the guest dies on a stray int3 in __schedule() now and then.
 # Under TCG, the QEMU that qemu/build-qemu.sh built (GMEM_TCG_QEMU): Debian's
-# with its fixes for the interrupts of nested guests.
+# with its fixes for nested guests (qemu/*.patch).
 qemu=qemu-system-x86_64
 if [ "$accel" = kvm ]; then
 	cpu=(-accel kvm -cpu host)
