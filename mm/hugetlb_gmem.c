@@ -20,14 +20,17 @@
  * (kvm_gmem_invalidate_begin()) and commit after it.
  *
  * A split huge page stays in the pool and in use: it keeps its place in
- * HugePages_Total and in the file's subpool, and each piece is an ordinary
- * page cache page (counted in NR_FILE_PAGES) with one reference from the
- * page cache.  Pieces are never freed one by one while the page is in the
- * pool: a piece whose refcount reached zero would go to the page allocator.
- * The hugetlb cgroup charge (hugetlb.<size>.current) is given up on split
- * and taken again on merge: the cgroup tracks hugetlb folios, and a split
- * page is not one any more; the file's reservation (rsvd.current) covers
- * it throughout.
+ * HugePages_Total and in the file's subpool, and each piece is a page cache
+ * page with one reference from the page cache.  Like hugetlb folios, the
+ * pieces are pool memory, not counted in NR_FILE_PAGES (meminfo's Cached)
+ * until they leave the pool.  Pieces are never freed one by one while the
+ * page is in the pool: a piece whose refcount reached zero would go to the
+ * page allocator.
+ * A split page stays charged to its hugetlb cgroup (hugetlb.<size>.current):
+ * the charge is detached from the folio on split, kept in the file's
+ * split_charges, and attached to the folio again on merge, so that
+ * splitting neither frees room under the cgroup's limit nor makes a merge
+ * depend on it.
  *
  * The caller (KVM) serialises truncation, splits and merges against
  * allocation and lookups with the mapping's invalidate_lock, as for any
@@ -57,6 +60,8 @@ struct hugetlb_gmem {
 	/* Charged for the whole reservation, uncharged with it. */
 	struct hugetlb_cgroup *rsvd_cg;
 	long nr_huge_pages;
+	/* Huge page number -> the hugetlb cgroup charge of a split page. */
+	struct xarray split_charges;
 };
 
 /*
@@ -135,6 +140,13 @@ unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg)
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_order);
 
+/* The number of the huge page that holds 4K index @index. */
+static unsigned long hugetlb_gmem_nr(const struct hugetlb_gmem *hg,
+				     pgoff_t index)
+{
+	return index >> huge_page_order(hg->h);
+}
+
 /**
  * hugetlb_gmem_reserve - reserve the huge pages of a file from their pool
  * @page_shift:	log2 of the huge page size.
@@ -162,6 +174,7 @@ struct hugetlb_gmem *hugetlb_gmem_reserve(unsigned int page_shift, loff_t size)
 		return ERR_PTR(-ENOMEM);
 	hg->h = h;
 	hg->nr_huge_pages = nr;
+	xa_init(&hg->split_charges);
 
 	if (hugetlb_cgroup_charge_cgroup_rsvd(hstate_index(h),
 					      nr * pages_per_huge_page(h),
@@ -199,6 +212,9 @@ void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg)
 					    hg->nr_huge_pages * pages_per_huge_page(h),
 					    hg->rsvd_cg);
 	hugepage_put_subpool(hg->spool);
+	/* hugetlb_gmem_evict() merged or dissolved every split page. */
+	WARN_ON_ONCE(!xa_empty(&hg->split_charges));
+	xa_destroy(&hg->split_charges);
 	kfree(hg);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_unreserve);
@@ -210,10 +226,22 @@ static struct folio *hugetlb_gmem_alloc_folio(struct hugetlb_gmem *hg)
 	struct hstate *h = hg->h;
 	int idx = hstate_index(h);
 	struct folio *folio;
+	long gbl;
 
-	/* Within the reservation: 0, "the pool already counts it". */
-	if (hugepage_subpool_get_pages(hg->spool, 1))
+	/*
+	 * Within the reservation: 0, "the pool already counts it".  A range
+	 * whose page memory failure took out of the pool has lost its
+	 * reservation with it (hugetlb_gmem_remove()): 1, a page nobody
+	 * reserved, if the pool has one.
+	 */
+	gbl = hugepage_subpool_get_pages(hg->spool, 1);
+	if (gbl < 0)
 		return ERR_PTR(-ENOMEM);
+	if (hugetlb_acct_memory(h, gbl)) {
+		/* Gives back no reservation: it took none. */
+		hugepage_subpool_put_pages(hg->spool, 1);
+		return ERR_PTR(-ENOMEM);
+	}
 	if (hugetlb_cgroup_charge_cgroup(idx, pages_per_huge_page(h), &h_cg))
 		goto out_subpool;
 	folio = alloc_hugetlb_folio_reserve(h, numa_mem_id(), NULL,
@@ -235,7 +263,7 @@ static struct folio *hugetlb_gmem_alloc_folio(struct hugetlb_gmem *hg)
 out_cgroup:
 	hugetlb_cgroup_uncharge_cgroup(idx, pages_per_huge_page(h), h_cg);
 out_subpool:
-	hugepage_subpool_put_pages(hg->spool, 1);
+	hugetlb_acct_memory(h, -hugepage_subpool_put_pages(hg->spool, 1));
 	return ERR_PTR(-ENOMEM);
 }
 
@@ -329,7 +357,8 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
  *
  * The page cache xarray nodes for 4K entries (8 for 2M, 4161 for 1G), and
  * the vmemmap pages that undoing HVO maps (7 for 2M, 4095 for 1G).  The
- * caller holds the mapping's invalidate_lock for write.
+ * caller holds the mapping's invalidate_lock for write, or shared and the
+ * huge range's fault mutex (a new folio: hugetlb_gmem_get_folio()).
  *
  * Return: %0; -EAGAIN when someone else holds @folio; -EHWPOISON when part
  * of it is poisoned; -ENOMEM.  Nothing is kept on error.
@@ -341,19 +370,31 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	u64 start;
 	int err;
 
+	lockdep_assert_held(&mapping->invalidate_lock);
 	/* hugetlb keeps the poisoned pages on a list in the folio. */
 	if (folio_test_hwpoison(folio))
 		return -EHWPOISON;
 	if (folio_ref_count(folio) != folio_nr_pages(folio) + refs)
 		return -EAGAIN;
 
+	sp->hg = hg;
 	sp->folio = folio;
 	sp->refs = refs;
 	INIT_LIST_HEAD(&sp->vmemmap_pages);
+	sp->charge = kmalloc(sizeof(*sp->charge), GFP_KERNEL);
+	if (!sp->charge)
+		return -ENOMEM;
+	/* Its slot, so that storing the charge allocates nothing. */
+	err = xa_reserve(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index),
+			 GFP_KERNEL);
+	if (err) {
+		kfree(sp->charge);
+		return err;
+	}
 	sp->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, folio->index, 0, 0);
 	err = hugetlb_gmem_split_alloc(&sp->xas, folio);
 	if (err) {
-		xas_destroy(&sp->xas);
+		hugetlb_gmem_split_abort(sp);
 		return err;
 	}
 
@@ -361,11 +402,9 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
 	atomic_long_add(ktime_get_ns() - start,
 			&hugetlb_gmem_stats.vmemmap_restore_prepare_ns);
-	if (err) {
-		xas_destroy(&sp->xas);
-		return err;
-	}
-	return 0;
+	if (err)
+		hugetlb_gmem_split_abort(sp);
+	return err;
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
 
@@ -377,6 +416,9 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 {
 	hugetlb_vmemmap_restore_abort(&sp->vmemmap_pages);
 	xas_destroy(&sp->xas);
+	xa_release(&sp->hg->split_charges,
+		   hugetlb_gmem_nr(sp->hg, sp->folio->index));
+	kfree(sp->charge);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
@@ -408,10 +450,11 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	pgoff_t index = folio->index;
 	XA_STATE(xas, &mapping->i_pages, index);
 	struct hstate *h = hg->h;
+	unsigned long tries = 0;
 
 	/* Not frozen yet: transient references may take their time. */
 	while (!folio_ref_freeze(folio, nr + sp->refs))
-		cond_resched();
+		gmem_wait_transient_refs(&tries);
 
 	/*
 	 * Lookups spin on the frozen head until its index holds a piece: the
@@ -427,8 +470,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	poisoned = folio_test_hwpoison(folio);
 	if (poisoned)
 		all_poisoned = hugetlb_gmem_unpoison_folio(folio);
-	hugetlb_cgroup_uncharge_folio(hstate_index(h), nr, folio);
 	list_del_init(&folio->lru);
+	hugetlb_cgroup_detach_folio(hstate_index(h), nr, folio, sp->charge);
 	hugetlb_set_folio_subpool(folio, NULL);
 	folio_change_private(folio, NULL);
 	__folio_clear_hugetlb(folio);
@@ -443,10 +486,12 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	}
 	__ClearPageHead(&folio->page);
 	INIT_LIST_HEAD(&folio->lru);
-	/* Not counted while they were a hugetlb folio. */
-	__mod_node_page_state(folio_pgdat(folio), NR_FILE_PAGES, nr);
 	xas_unlock_irq(&xas);
 
+	/* Into the slot that the prepare reserved: allocates nothing. */
+	WARN_ON_ONCE(xa_is_err(xa_store(&hg->split_charges,
+					hugetlb_gmem_nr(hg, index), sp->charge,
+					GFP_NOWAIT)));
 	atomic_long_inc(&hugetlb_gmem_stats.splits);
 	if (poisoned)
 		atomic_long_inc(&hugetlb_gmem_stats.poisoned_splits);
@@ -536,35 +581,38 @@ static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
 }
 
 /*
- * Merge the pieces at @index back into a hugetlb folio charged to @h_cg
- * (may be NULL).  Cannot fail and allocates nothing: storing the huge entry
- * frees the 4K entries' nodes.  A piece that memory failure poisoned since
- * the pieces were checked leaves them as they are (a hugetlb folio records
- * its poisoned pages on a list, which would take an allocation): returns
- * NULL then, with the charge to @h_cg given back.
+ * Merge the pieces back into a hugetlb folio, with @xas, at their first
+ * index with the huge page's order, from hugetlb_gmem_merge_xas().  The
+ * folio takes back the hugetlb cgroup charge the split kept.  Cannot fail
+ * and allocates nothing.  A piece that memory failure poisoned since the
+ * pieces were checked leaves them as they are (a hugetlb folio records its
+ * poisoned pages on a list, which would take an allocation): returns NULL
+ * then.
  */
 static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
-					  struct address_space *mapping,
-					  pgoff_t index,
-					  struct hugetlb_cgroup *h_cg)
+					  struct xa_state *xas)
 {
+	unsigned long huge_nr = hugetlb_gmem_nr(hg, xas->xa_index);
+	struct hugetlb_cgroup_detached *charge;
 	unsigned int order = huge_page_order(hg->h);
 	long i, nr = pages_per_huge_page(hg->h);
-	XA_STATE_ORDER(xas, &mapping->i_pages, index, order);
 	struct hstate *h = hg->h;
 	struct folio *folio;
 	struct page *head;
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
-	head = xa_load(&mapping->i_pages, index);
+	head = xa_load(xas->xa, xas->xa_index);
 	if (!gmem_freeze_pages(head, nr)) {
-		if (h_cg)
-			hugetlb_cgroup_uncharge_cgroup(hstate_index(h), nr, h_cg);
 		atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
 		return NULL;
 	}
+	/* Lookups that find the frozen pages retry until they are a folio. */
+	if (!gmem_merge_store(xas, head)) {
+		gmem_unfreeze_pages(head, nr);
+		return NULL;
+	}
+	charge = xa_erase(&hg->split_charges, huge_nr);
 
-	/* Lookups that find a piece retry until the store below. */
 	head->flags &= ~PAGE_FLAGS_CHECK_AT_PREP | BIT(PG_uptodate) |
 		       BIT(PG_dirty);
 	__SetPageHead(head);
@@ -578,26 +626,32 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	prep_compound_head(head, order);
 	folio = page_folio(head);
 
-	xas_lock_irq(&xas);
-
-	spin_lock(&hugetlb_lock);
+	spin_lock_irq(&hugetlb_lock);
 	__folio_set_hugetlb(folio);
 	/* These lived in the tails, which were pieces until now. */
 	hugetlb_set_folio_subpool(folio, hg->spool);
 	set_hugetlb_cgroup(folio, NULL);
 	set_hugetlb_cgroup_rsvd(folio, NULL);
-	hugetlb_cgroup_commit_charge(hstate_index(h), nr, h_cg, folio);
+	if (charge)
+		hugetlb_cgroup_attach_folio(charge, folio);
 	list_add(&folio->lru, &h->hugepage_activelist);
-	spin_unlock(&hugetlb_lock);
-
-	__mod_node_page_state(folio_pgdat(folio), NR_FILE_PAGES, -nr);
-	xas_store(&xas, folio);
-	xas_unlock_irq(&xas);
+	spin_unlock_irq(&hugetlb_lock);
+	kfree(charge);
 
 	atomic_long_inc(&hugetlb_gmem_stats.merges);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, nr);
 	return folio;
+}
+
+/* The store of a merge at @index, with the node it may need: may sleep. */
+static int hugetlb_gmem_merge_xas(struct hugetlb_gmem *hg,
+				  struct address_space *mapping, pgoff_t index,
+				  struct xa_state *xas, gfp_t gfp)
+{
+	*xas = (struct xa_state)__XA_STATE(&mapping->i_pages, index, 0, 0);
+	xas_set_order(xas, index, huge_page_order(hg->h));
+	return gmem_merge_prealloc(xas, gfp);
 }
 
 /*
@@ -627,13 +681,13 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
  * @mg:		gets what the commit needs.
  * @err_index:	on -EAGAIN, the first 4K page held by someone else.
  *
- * Merging allocates nothing.  What can stop it is a reference (only the
- * page cache may hold the pieces), a poisoned piece, or the hugetlb cgroup
- * charge that the merged folio takes again.  The caller holds the mapping's
- * invalidate_lock for write and has unmapped the range from the host.
+ * What can stop a merge is a reference (only the page cache may hold the
+ * pieces) or a poisoned piece; what it may need is one xarray node, taken
+ * now.  The caller holds the mapping's invalidate_lock for write and has
+ * unmapped the range from the host.
  *
  * Return: %0; -ENOENT if the huge page is not split; -EAGAIN; -EHWPOISON;
- * -ENOMEM when the hugetlb cgroup is at its limit.
+ * -ENOMEM.
  */
 int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 			       struct address_space *mapping, pgoff_t index,
@@ -641,14 +695,12 @@ int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 {
 	int err;
 
+	lockdep_assert_held_write(&mapping->invalidate_lock);
 	err = hugetlb_gmem_check_pieces(hg, mapping, index, err_index);
 	if (err)
 		return err;
 	mg->index = index;
-	if (hugetlb_cgroup_charge_cgroup(hstate_index(hg->h),
-					 pages_per_huge_page(hg->h), &mg->h_cg))
-		return -ENOMEM;
-	return 0;
+	return hugetlb_gmem_merge_xas(hg, mapping, index, &mg->xas, GFP_KERNEL);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_prepare);
 
@@ -660,8 +712,7 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_prepare);
 void hugetlb_gmem_merge_abort(struct hugetlb_gmem *hg,
 			      struct hugetlb_gmem_merge *mg)
 {
-	hugetlb_cgroup_uncharge_cgroup(hstate_index(hg->h),
-				       pages_per_huge_page(hg->h), mg->h_cg);
+	xas_destroy(&mg->xas);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
 
@@ -680,7 +731,10 @@ void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
 			       struct hugetlb_gmem_merge *mg)
 {
-	__hugetlb_gmem_merge(hg, mapping, mg->index, mg->h_cg);
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	__hugetlb_gmem_merge(hg, &mg->xas);
+	/* Frees the node if the store did not need it. */
+	xas_destroy(&mg->xas);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_commit);
 
@@ -739,10 +793,12 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	pgoff_t huge_index = round_down(index, pages_per_huge_page(hg->h));
 	struct inode *inode = mapping->host;
 	struct hugetlb_gmem_split sp;
+	unsigned long tries = 0;
 	struct folio *folio;
 	u32 hash;
 	int err;
 
+	lockdep_assert_held(&mapping->invalidate_lock);
 	hash = hugetlb_fault_mutex_hash(mapping,
 					huge_index >> huge_page_order(hg->h));
 	mutex_lock(&hugetlb_fault_mutex_table[hash]);
@@ -779,7 +835,7 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	 */
 	folio_unlock(folio);
 	while ((err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp)) == -EAGAIN)
-		cond_resched();
+		gmem_wait_transient_refs(&tries);
 	if (err) {
 		folio_lock(folio);
 		filemap_remove_folio(folio);
@@ -820,12 +876,21 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
  * Give a whole huge folio back to the file's reservation.  A poisoned one
  * leaves the pool when it is freed, its healthy pages going back to the
  * page allocator: in the pool it would count as free and never be used.
+ * The file's reservation loses that page too: the pool has one page
+ * fewer, and must not go on reserving it (HugePages_Rsvd would exceed
+ * HugePages_Free, and another file's reserved page could fail to come).
+ * The range gets a page nobody reserved at its next use, if there is one.
+ * (A poison that lands after this check, before the folio is freed, finds
+ * it in the free lists instead, as for any hugetlb folio freed meanwhile.)
  */
 static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 {
 	struct inode *inode = folio->mapping->host;
 
 	if (folio_test_hwpoison(folio)) {
+		/* Freed without a subpool, it restores no reservation. */
+		hugetlb_set_folio_subpool(folio, NULL);
+		hugepage_subpool_put_lost_page(hg->spool);
 		folio_set_hugetlb_temporary(folio);
 		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
 	}
@@ -847,21 +912,18 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 {
 	long nr = pages_per_huge_page(hg->h);
 	struct page *head = xa_load(&mapping->i_pages, index);
-	struct hstate *h = hg->h;
-	int nid = page_to_nid(head);
-	long gbl_reserve;
 
-	gbl_reserve = hugepage_subpool_put_pages(hg->spool, 1);
-	spin_lock_irq(&hugetlb_lock);
-	h->nr_huge_pages--;
-	h->nr_huge_pages_node[nid]--;
-	/*
-	 * As free_huge_folio() would: the subpool keeps the reservation, which
-	 * hugetlb_gmem_unreserve() gives back next.
-	 */
-	if (!gbl_reserve)
-		h->resv_huge_pages++;
-	spin_unlock_irq(&hugetlb_lock);
+	struct hugetlb_cgroup_detached *charge;
+
+	charge = xa_erase(&hg->split_charges, hugetlb_gmem_nr(hg, index));
+	if (charge)
+		hugetlb_cgroup_uncharge_detached(charge);
+	kfree(charge);
+	/* As for a poisoned page: see hugetlb_gmem_remove(). */
+	hugepage_subpool_put_lost_page(hg->spool);
+	hugetlb_remove_lost_page(hg->h, page_to_nid(head));
+	/* Page cache pages now, which their removal below uncounts. */
+	mod_node_page_state(page_pgdat(head), NR_FILE_PAGES, nr);
 
 	truncate_inode_pages_range(mapping, (loff_t)index << PAGE_SHIFT,
 				   ((loff_t)(index + nr) << PAGE_SHIFT) - 1);
@@ -891,25 +953,30 @@ static int hugetlb_gmem_check_held_pieces(struct hugetlb_gmem *hg,
 	return err;
 }
 
+#define HUGETLB_GMEM_REMOVE_BATCH	16
+
 /*
  * Give whole huge folios, each with a reference of ours, back to the file's
  * reservation: optimized first (merged ones are not), with one RCU grace
- * period for all of them.
+ * period for all of them.  Not a poisoned one: it leaves the pool, which
+ * restores its vmemmap again, and should that fail, it would stay.
  */
 static void hugetlb_gmem_remove_batch(struct hugetlb_gmem *hg,
 				      struct folio **folios, int nr)
 {
-	int i;
+	struct folio *healthy[HUGETLB_GMEM_REMOVE_BATCH];
+	int i, n = 0;
 
-	hugetlb_gmem_optimize(hg, folios, nr, 1);
+	for (i = 0; i < nr; i++)
+		if (!folio_test_hwpoison(folios[i]))
+			healthy[n++] = folios[i];
+	hugetlb_gmem_optimize(hg, healthy, n, 1);
 	for (i = 0; i < nr; i++) {
 		hugetlb_gmem_remove(hg, folios[i]);
 		/* The last reference: back to the subpool and reservation. */
 		folio_put(folios[i]);
 	}
 }
-
-#define HUGETLB_GMEM_REMOVE_BATCH	16
 
 static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 				    struct address_space *mapping,
@@ -938,13 +1005,23 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			err = hugetlb_gmem_check_held_pieces(hg, mapping, index,
 							     evict);
 			if (!err) {
-				struct folio *merged;
+				XA_STATE(xas, NULL, 0);
+				struct folio *merged = NULL;
 
-				merged = __hugetlb_gmem_merge(hg, mapping, index,
-							      NULL);
+				/*
+				 * One small node, at most, lest a huge page
+				 * leave the pool when the file is closed by
+				 * a task that may not allocate any more.
+				 */
+				err = hugetlb_gmem_merge_xas(hg, mapping, index,
+							     &xas, GFP_KERNEL |
+							     __GFP_NOFAIL);
+				if (!err)
+					merged = __hugetlb_gmem_merge(hg, &xas);
+				xas_destroy(&xas);
 				if (merged)
 					folio = merged;
-				else
+				else if (!err)
 					err = -EHWPOISON;
 			}
 			if (err && evict) {
@@ -987,6 +1064,7 @@ void hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			   struct address_space *mapping,
 			   pgoff_t start, pgoff_t end)
 {
+	lockdep_assert_held_write(&mapping->invalidate_lock);
 	__hugetlb_gmem_truncate(hg, mapping, start, end, false);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_truncate);

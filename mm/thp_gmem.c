@@ -399,6 +399,14 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 		atomic_long_inc(&thp_gmem_stats.poisoned_merges_skipped);
 		return;
 	}
+	/*
+	 * Needs no new node (see gmem_merge_prealloc()).  Lookups that find
+	 * the frozen pages retry until they are a folio.
+	 */
+	if (!gmem_merge_store(&xas, head)) {
+		gmem_unfreeze_pages(head, HPAGE_PMD_NR);
+		return;
+	}
 
 	/*
 	 * The first page keeps its flags (on the unevictable LRU, up to
@@ -410,11 +418,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	prep_compound_page(head, HPAGE_PMD_ORDER);
 	folio = page_folio(head);
 	folio_set_large_rmappable(folio);
-
-	xas_lock_irq(&xas);
-	__lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
-	xas_store(&xas, folio);
-	xas_unlock_irq(&xas);
+	lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
 
 	atomic_long_inc(&thp_gmem_stats.merges);
 	/* The page cache's references. */

@@ -11,12 +11,15 @@
 #include <linux/xarray.h>
 
 struct hugetlb_gmem;
-struct hugetlb_cgroup;
+struct hugetlb_cgroup_detached;
 
 /* A split of a huge folio, prepared: see hugetlb_gmem_split_prepare(). */
 struct hugetlb_gmem_split {
+	struct hugetlb_gmem *hg;
 	struct folio *folio;
 	int refs;
+	/* Holds the folio's hugetlb cgroup charge while it is split. */
+	struct hugetlb_cgroup_detached *charge;
 	/* Holds the xarray nodes for the 4K entries. */
 	struct xa_state xas;
 	/* The vmemmap pages that undoing HVO maps. */
@@ -26,7 +29,9 @@ struct hugetlb_gmem_split {
 /* A merge of a split huge page, prepared: see hugetlb_gmem_merge_prepare(). */
 struct hugetlb_gmem_merge {
 	pgoff_t index;
-	struct hugetlb_cgroup *h_cg;
+	struct hugetlb_cgroup_detached *charge;
+	/* The huge entry's store, with the node it may need. */
+	struct xa_state xas;
 };
 
 /*
