@@ -402,8 +402,11 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
 	atomic_long_add(ktime_get_ns() - start,
 			&hugetlb_gmem_stats.vmemmap_restore_prepare_ns);
-	if (err)
+	if (err) {
+		/* The vmemmap pages are freed already, the list stale. */
+		INIT_LIST_HEAD(&sp->vmemmap_pages);
 		hugetlb_gmem_split_abort(sp);
+	}
 	return err;
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
