@@ -57,6 +57,13 @@ if [ "$series_hash" != "$applied_hash" ]; then
 		[ -z "$(q diff -z 2>/dev/null)" ] ||
 			die "$src has edits that ${top#patches/} does not hold yet: 'quilt refresh' them there (or rm -rf $src to drop them)"
 		q pop -a -f -q > /dev/null || die "quilt pop failed in $src"
+	elif [ -s "$src/.pc/applied-patches" ]; then
+		# A patch was added or removed under the applied ones, and quilt
+		# no longer follows the series: pop them in the order applied.
+		cp "$src/.pc/applied-patches" "$src/.pc/applied-series"
+		(cd "$src" && QUILT_SERIES=.pc/applied-series quilt pop -a -f -q) > /dev/null ||
+			die "quilt pop failed in $src"
+		rm -f "$src/.pc/applied-series"
 	fi
 	rm -f "$src/.gmem-series-hash"
 	echo "  PATCH   applying ${#series[@]} patch(es) from patches/series"
