@@ -20,6 +20,9 @@
  * page merges when those 512 are all private.  A 1G split takes about 8300
  * allocations: past the 32nd, one in 331 is failed.  With -T it is one 2M
  * transparent huge page (the system's THP setting must not be "never").
+ * With each of them, first, a file of two huge pages: the merge of the
+ * first after the second was punched whole, which must allocate nothing
+ * after the point of no return either.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -156,13 +159,37 @@ static void set_up_fault_injection(void)
 		write_file(knobs[i].path, knobs[i].value);
 }
 
-static long times_left(const char *attr)
+static long fault_attr_value(const char *attr, const char *file)
 {
 	char path[128], buf[32];
 
-	snprintf(path, sizeof(path), DEBUGFS "/%s/times", attr);
+	snprintf(path, sizeof(path), DEBUGFS "/%s/%s", attr, file);
 	read_file(path, buf, sizeof(buf));
 	return atol(buf);
+}
+
+static long times_left(const char *attr)
+{
+	return fault_attr_value(attr, "times");
+}
+
+/*
+ * With a "space" budget, should_fail() takes the size of each allocation a
+ * marked task tries from it, and fails none until it runs out: what is
+ * left of it counts the attempts, and nothing fails (a failure after the
+ * point of no return could leave the kernel stuck, not just the test).
+ */
+#define SPACE	"1000000000"
+
+static void set_space(const char *value)
+{
+	char path[128];
+	int a;
+
+	for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
+		snprintf(path, sizeof(path), DEBUGFS "/%s/space", fault_attrs[a]);
+		write_file(path, value);
+	}
 }
 
 static uint8_t expected_byte(uint64_t page, uint64_t i)
@@ -459,6 +486,73 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 	TEST_ASSERT_EQ(times_left("fail_page_alloc"), page);
 }
 
+/* hugetlb_gmem's, or thp_gmem's, count of merges. */
+static uint64_t huge_merges(void)
+{
+	const char *path = thp ? DEBUGFS "/thp_gmem/stats" : DEBUGFS "/hugetlb_gmem/stats";
+	uint64_t val, found = -1ull;
+	FILE *f = fopen(path, "r");
+	char key[64];
+
+	TEST_ASSERT(f, "open %s", path);
+	while (fscanf(f, "%63s %lu", key, &val) == 2)
+		if (!strcmp(key, "merges"))
+			found = val;
+	fclose(f);
+	TEST_ASSERT(found != -1ull, "no merges in %s", path);
+	return found;
+}
+
+/*
+ * A merge after the file's other huge page was punched whole: the page
+ * cache's tree shrinks to the split page's own subtree, so storing the
+ * huge entry again must add a level above it.  The node for it must come
+ * from before the point of no return like the rest (a review found that
+ * the 1G merge allocated it after, with GFP_NOWAIT, and spun forever in
+ * lookups when that failed).  Counted with a "space" budget, in a VM of
+ * its own: on 1G pages the file takes two pages, the whole test pool.  Only
+ * a 1G entry can need the node; on 2M pages (HugeTLB or THP) the split
+ * page's node at that level stays, and the same merge must need nothing.
+ */
+static void test_merge_after_tree_shrank(struct vm_shape shape)
+{
+	uint64_t huge = 1ULL << huge_shift, merges;
+	long slab, page, slab_used, page_used;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	void *m;
+	int fd;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	fd = vm_create_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, 2 * huge,
+						  thp ? 0 : GUEST_MEMFD_FLAG_HUGETLB,
+						  huge_shift, &m);
+	/* All private: both huge pages allocated whole. */
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * huge), "fallocate: %s", strerror(errno));
+	/* Split the first, punch the second whole. */
+	gmem_set_memory_attributes2(fd, 0, page_size, 0, 0);
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, huge, huge),
+		    "punch hole: %s", strerror(errno));
+
+	merges = huge_merges();
+	set_space(SPACE);
+	slab = fault_attr_value("failslab", "space");
+	page = fault_attr_value("fail_page_alloc", "space");
+	gmem_set_memory_attributes2(fd, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+	slab_used = slab - fault_attr_value("failslab", "space");
+	page_used = page - fault_attr_value("fail_page_alloc", "space");
+	set_space("0");
+	TEST_ASSERT_EQ(huge_merges(), merges + 1);
+	TEST_ASSERT(!slab_used && !page_used,
+		    "merge after a punch, past the point of no return: %ld slab bytes, %ld pages",
+		    slab_used, page_used);
+	pr_info("merge after the tree shrank: nothing allocated after the point of no return\n");
+
+	kvm_vm_free(vm);
+	munmap(m, 2 * huge);
+	close(fd);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct vm_shape shape = {
@@ -520,6 +614,9 @@ int main(int argc, char *argv[])
 			raise(WTERMSIG(status));
 		return WIFEXITED(status) ? WEXITSTATUS(status) : KSFT_FAIL;
 	}
+
+	if (huge_shift)
+		test_merge_after_tree_shrank(shape);
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	/* Pages past those used stay private: see the top. */

@@ -15,6 +15,12 @@
  * file must convert to private at the first try (nothing left a reference
  * behind).
  *
+ * A vCPU that does not run calls KVM_PRE_FAULT_MEMORY over the whole file
+ * meanwhile.  Each call decides per page whether it maps it private or
+ * shared, so conversions race it; it may fail on a page that changed
+ * (EFAULT), but it must end: once the conversions stop, an unfinished call
+ * has nothing left to wait for.
+ *
  * With -H the file is two 2M HugeTLB pages, so conversions split them and,
  * when a huge page becomes all private (one conversion in four asks for
  * that), merge them, while the vCPUs and host threads keep going.  With -G
@@ -30,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 
@@ -130,6 +137,105 @@ struct host_thread {
 /* -T: transparent huge pages. */
 static bool thp;
 
+struct prefault_thread {
+	pthread_t thread;
+	struct kvm_vcpu *vcpu;
+	uint64_t gpa, size;
+	uint64_t calls, efault;
+	bool interrupted;
+};
+
+static bool prefault_stop;
+
+static void sigusr1_handler(int sig)
+{
+}
+
+static void *prefault_thread(void *arg)
+{
+	struct prefault_thread *t = arg;
+
+	while (!READ_ONCE(prefault_stop)) {
+		struct kvm_pre_fault_memory range = {
+			.gpa = t->gpa,
+			.size = t->size,
+		};
+		int r = __vcpu_ioctl(t->vcpu, KVM_PRE_FAULT_MEMORY, &range);
+
+		/* Only the main thread's signal interrupts it: see there. */
+		if (r && errno == EINTR) {
+			t->interrupted = true;
+			break;
+		}
+		TEST_ASSERT(!r || errno == EFAULT || errno == EAGAIN,
+			    "KVM_PRE_FAULT_MEMORY: %s", strerror(errno));
+		t->efault += r && errno == EFAULT;
+		WRITE_ONCE(t->calls, t->calls + 1);
+	}
+	return NULL;
+}
+
+static void start_prefault_thread(struct prefault_thread *t, struct kvm_vcpu *vcpu,
+				  uint64_t gpa, uint64_t size)
+{
+	*t = (struct prefault_thread){ .vcpu = vcpu, .gpa = gpa, .size = size };
+	WRITE_ONCE(prefault_stop, false);
+	pthread_create(&t->thread, NULL, prefault_thread, t);
+}
+
+/*
+ * The conversions are over: the pre-faulting thread must finish its call
+ * on its own.  If it does not within 10 s, it spins in the kernel on a
+ * page that will never change again; a signal ends it, and the test fails.
+ */
+static void stop_prefault_thread(struct prefault_thread *t)
+{
+	struct timespec deadline;
+
+	WRITE_ONCE(prefault_stop, true);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	if (pthread_timedjoin_np(t->thread, NULL, &deadline)) {
+		pthread_kill(t->thread, SIGUSR1);
+		pthread_join(t->thread, NULL);
+	}
+	pr_info("KVM_PRE_FAULT_MEMORY: %lu calls, %lu EFAULT\n", t->calls, t->efault);
+	TEST_ASSERT(!t->interrupted,
+		    "KVM_PRE_FAULT_MEMORY still running 10 s after the conversions stopped");
+	TEST_ASSERT(t->calls, "KVM_PRE_FAULT_MEMORY made no call while converting");
+}
+
+/*
+ * The same on one page, flipped between private and shared one conversion
+ * at a time, while the thread pre-faults just that page: after each flip
+ * its call in flight must end.  One that decided private or shared before
+ * the flip used to retry until a signal, so a few hundred flips catch it.
+ */
+static void test_prefault_flips(struct kvm_vcpu *vcpu)
+{
+	struct prefault_thread t;
+	struct timespec start, now;
+	uint64_t calls;
+	int i;
+
+	start_prefault_thread(&t, vcpu, GMEM_GPA, page_size);
+	for (i = 0; i < 300; i++) {
+		gmem_set_memory_attributes2(gmem_fd, 0, page_size,
+					    i & 1 ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+		calls = READ_ONCE(t.calls);
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		do {
+			usleep(100);
+			clock_gettime(CLOCK_MONOTONIC, &now);
+		} while (READ_ONCE(t.calls) == calls && now.tv_sec < start.tv_sec + 10);
+		if (READ_ONCE(t.calls) == calls)
+			break;
+	}
+	stop_prefault_thread(&t);
+	/* 300 flips leave the page shared, as it started. */
+	pr_info("KVM_PRE_FAULT_MEMORY on a page flipped %d times\n", i);
+}
+
 /* hugetlb_gmem's, or thp_gmem's, count of @name (splits, merges, ...). */
 static uint64_t huge_stat(const char *name)
 {
@@ -191,7 +297,9 @@ int main(int argc, char *argv[])
 	};
 	struct host_thread hosts[NR_HOST_THREADS] = {};
 	struct vcpu_thread vcpu_threads[NR_VCPUS] = {};
-	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct kvm_vcpu *vcpus[NR_VCPUS + 1];
+	struct prefault_thread prefault = {};
+	struct sigaction usr1 = { .sa_handler = sigusr1_handler };
 	uint64_t conversions[2] = {}, eagain = 0;
 	struct sigaction sa = { .sa_handler = sigbus_handler };
 	unsigned int seed = 1;
@@ -235,8 +343,11 @@ int main(int argc, char *argv[])
 	page_size = getpagesize();
 	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
 	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
+	/* No SA_RESTART: the ioctl returns EINTR. */
+	TEST_ASSERT(!sigaction(SIGUSR1, &usr1, NULL), "sigaction(SIGUSR1)");
 
-	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code, vcpus);
+	/* The last vCPU only pre-faults. */
+	vm = __vm_create_with_vcpus(shape, NR_VCPUS + 1, 0, guest_code, vcpus);
 
 	/* Pages past those used stay private: see the top. */
 	hugetlb = huge_shift && !thp;
@@ -254,6 +365,8 @@ int main(int argc, char *argv[])
 		hosts[i].id = i;
 		pthread_create(&hosts[i].thread, NULL, host_thread, &hosts[i]);
 	}
+	test_prefault_flips(vcpus[NR_VCPUS]);
+	start_prefault_thread(&prefault, vcpus[NR_VCPUS], GMEM_GPA, nr_pages * page_size);
 	for (i = 0; i < NR_VCPUS; i++) {
 		vcpu_args_set(vcpus[i], 1, i);
 		vcpu_threads[i].vcpu = vcpus[i];
@@ -281,6 +394,7 @@ int main(int argc, char *argv[])
 			TEST_ASSERT(!r, "converting pages %lu+%lu: %s", first, nr, strerror(errno));
 		conversions[to_private] += !r;
 	}
+	stop_prefault_thread(&prefault);
 	stop = true;
 	sync_global_to_guest(vm, stop);
 	for (i = 0; i < NR_VCPUS; i++)

@@ -18,8 +18,12 @@
  *    offset, nothing changed; once let go, the merge happens;
  *  - a punch over a split huge page zeroes part of it, or merges it and
  *    gives it back to the pool;
- *  - the hugetlb cgroup's usage counter leaves a split page and comes back
- *    with the merge, while its reservation counter covers it throughout;
+ *  - a split page's 4K pages are not counted in meminfo's Cached: they are
+ *    pool memory still;
+ *  - a split page stays charged to its hugetlb cgroup: a tenant at its
+ *    limit gets no second huge page by splitting one, a merge at the limit
+ *    works, and removing the cgroup while a page is split moves the charge
+ *    to its parent;
  *  - punch hole, and close, racing conversions that split and merge the
  *    same huge page: no error but EAGAIN (a page the host is faulting in),
  *    and the pool's counters exact once the file is gone;
@@ -28,8 +32,10 @@
  *  - memory failure (hwpoison's corrupt-pfn) on a private huge page: it
  *    can no longer be split (EHWPOISON), and the rest carries on; and on
  *    one that conversions split and merge meanwhile, which must neither
- *    deadlock nor lose the poison.  2M only, as the test gives the pool
- *    its page back.
+ *    deadlock nor lose the poison; and on one that is punched out of its
+ *    file, which leaves the pool with one page of the file's reservation
+ *    (the pool never reserves more than it has free).  2M only, as the
+ *    test gives the pool its page back.
  *  - a file closed while a 4K page of a split huge page is still held: the
  *    huge page leaves the pool (its pieces go to the page allocator when
  *    let go), and everything else goes back.  2M only: the test grows the
@@ -73,6 +79,8 @@
 #define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_conversion_test"
+#define CGROUP_CREATOR	CGROUP "/creator"
+#define CGROUP_CHILD	CGROUP "/child"
 
 static unsigned int huge_shift = 21;
 /* -t: transparent huge pages instead of HugeTLB pages. */
@@ -277,20 +285,26 @@ static uint64_t read_pool_file(const char *name)
 	return read_u64(path);
 }
 
-/* kB of THPs in page caches, in /proc/meminfo. */
-static uint64_t file_huge_pages_kb(void)
+/* The kB of @key in /proc/meminfo. */
+static uint64_t meminfo_kb(const char *key)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	uint64_t kb = -1;
+	char line[128], name[64];
+	uint64_t kb, found = -1;
 
 	TEST_ASSERT(f, "open /proc/meminfo");
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "FileHugePages: %lu kB", &kb) == 1)
-			break;
+		if (sscanf(line, "%63[^:]: %lu kB", name, &kb) == 2 && !strcmp(name, key))
+			found = kb;
 	fclose(f);
-	TEST_ASSERT(kb != -1, "no FileHugePages in /proc/meminfo");
-	return kb;
+	TEST_ASSERT(found != -1, "no %s in /proc/meminfo", key);
+	return found;
+}
+
+/* kB of THPs in page caches. */
+static uint64_t file_huge_pages_kb(void)
+{
+	return meminfo_kb("FileHugePages");
 }
 
 /* With THP, "the pool" is what the page cache holds as THPs, in kB. */
@@ -662,42 +676,108 @@ static void write_str(const char *path, const char *val)
 	close(fd);
 }
 
-static void assert_cg(uint64_t current, uint64_t rsvd, const char *when)
+static void assert_cg(const char *cg, uint64_t current, uint64_t rsvd, const char *when)
 {
 	char path[128];
 	uint64_t c, r;
 
-	snprintf(path, sizeof(path), CGROUP "/hugetlb.%s.current", cg_size);
+	snprintf(path, sizeof(path), "%s/hugetlb.%s.current", cg, cg_size);
 	c = read_u64(path);
-	snprintf(path, sizeof(path), CGROUP "/hugetlb.%s.rsvd.current", cg_size);
+	snprintf(path, sizeof(path), "%s/hugetlb.%s.rsvd.current", cg, cg_size);
 	r = read_u64(path);
 
 	TEST_ASSERT(c == current && r == rsvd,
-		    "hugetlb cgroup %s: current %lu rsvd.current %lu, want %lu and %lu",
-		    when, c, r, current, rsvd);
+		    "hugetlb cgroup %s %s: current %lu rsvd.current %lu, want %lu and %lu",
+		    cg, when, c, r, current, rsvd);
 }
 
+static void write_cg(const char *cg, const char *file, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	write_str(path, val);
+}
+
+/* Waits for the removed cgroups below @cg to be gone: 10 s at most. */
+static void wait_no_dying_cgroups(const char *cg, const char *when)
+{
+	char path[128], line[128];
+	uint64_t dying = -1;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/cgroup.stat", cg);
+	for (i = 0; i < 1000; i++) {
+		FILE *f = fopen(path, "r");
+
+		TEST_ASSERT(f, "open %s", path);
+		while (fgets(line, sizeof(line), f))
+			sscanf(line, "nr_dying_descendants %lu", &dying);
+		fclose(f);
+		if (!dying)
+			return;
+		usleep(10000);
+	}
+	TEST_FAIL("%s: %lu removed cgroup(s) below %s still there after 10 s", when, dying, cg);
+}
+
+/*
+ * A split huge page stays charged to its cgroup: splitting frees no room
+ * under hugetlb.<size>.max (a tenant at its limit gets no second huge
+ * page), and a merge at the limit takes none.  The file's reservation is
+ * charged to one child of a cgroup, its pages to another, which is removed
+ * while a page is split: it must still go (its offlining moves the charge
+ * to the parent, as a huge page's), and the charge leaves with the file.
+ */
 static void test_cgroup(void)
 {
-	char pid[32];
+	char pid[32], max[32], max_file[32];
+	struct stats stats;
 	struct test t;
 
 	TEST_ASSERT(!mkdir(CGROUP, 0755) || errno == EEXIST, "mkdir " CGROUP);
+	TEST_ASSERT(!mkdir(CGROUP_CREATOR, 0755) || errno == EEXIST, "mkdir " CGROUP_CREATOR);
+	TEST_ASSERT(!mkdir(CGROUP_CHILD, 0755) || errno == EEXIST, "mkdir " CGROUP_CHILD);
 	write_str(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
+	write_cg(CGROUP, "cgroup.subtree_control", "+hugetlb");
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	write_str(CGROUP "/cgroup.procs", pid);
-
+	write_cg(CGROUP_CREATOR, "cgroup.procs", pid);
 	test_create(&t, 0);
-	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, NR_HUGE * huge), "fallocate");
-	assert_cg(NR_HUGE * huge, NR_HUGE * huge, "with the file allocated");
+	write_cg(CGROUP_CHILD, "cgroup.procs", pid);
+
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, huge), "fallocate");
+	assert_cg(CGROUP, huge, NR_HUGE * huge, "with one huge page allocated");
+	assert_cg(CGROUP_CHILD, huge, 0, "with one huge page allocated");
+	read_stats(&stats);
 	convert(&t, 1, 1, true);
-	assert_cg((NR_HUGE - 1) * huge, NR_HUGE * huge, "with a huge page split");
+	assert_cg(CGROUP_CHILD, huge, 0, "with that huge page split");
+
+	snprintf(max_file, sizeof(max_file), "hugetlb.%s.max", cg_size);
+	snprintf(max, sizeof(max), "%lu", huge);
+	write_cg(CGROUP_CHILD, max_file, max);
+	TEST_ASSERT(fallocate(t.fd, FALLOC_FL_KEEP_SIZE, huge, huge) == -1 && errno == ENOMEM,
+		    "a second huge page past hugetlb.%s.max: want ENOMEM, got %s", cg_size,
+		    strerror(errno));
 	convert(&t, 1, 1, false);
-	assert_cg(NR_HUGE * huge, NR_HUGE * huge, "after the merge");
+	assert_stats(&stats, 1, 1, "after a split and a merge at the cgroup's limit");
+	assert_cg(CGROUP_CHILD, huge, 0, "after the merge, at its limit");
+
+	write_cg(CGROUP_CHILD, max_file, "max");
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, huge, huge), "fallocate");
+	assert_cg(CGROUP_CHILD, NR_HUGE * huge, 0, "with the file allocated");
+	convert(&t, 1, 1, true);
+
+	write_cg(CGROUP_CREATOR, "cgroup.procs", pid);
+	TEST_ASSERT(!rmdir(CGROUP_CHILD), "rmdir " CGROUP_CHILD);
+	wait_no_dying_cgroups(CGROUP, "a huge page split");
+	assert_cg(CGROUP, NR_HUGE * huge, NR_HUGE * huge, "with its child removed");
+	convert(&t, 1, 1, false);
+	assert_cg(CGROUP, NR_HUGE * huge, NR_HUGE * huge, "after the merge");
 	test_destroy(&t);
-	assert_cg(0, 0, "after close");
+	assert_cg(CGROUP, 0, 0, "after close");
 
 	write_str(CGROUP_ROOT "/cgroup.procs", pid);
+	TEST_ASSERT(!rmdir(CGROUP_CREATOR), "rmdir " CGROUP_CREATOR);
 	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
 }
 
@@ -937,6 +1017,74 @@ static void test_poison(void)
 	restore_pool(&pool);
 }
 
+/*
+ * A split huge page is still pool memory, counted in HugePages_Total: its
+ * 4K pages are no page cache that the kernel could reclaim, and meminfo's
+ * Cached must not count them a second time.
+ */
+static void test_cached(void)
+{
+	uint64_t before, split;
+	struct test t;
+
+	test_create(&t, 0);
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, NR_HUGE * huge), "fallocate: %s",
+		    strerror(errno));
+	before = meminfo_kb("Cached");
+	convert(&t, 5, 1, true);
+	convert(&t, pages_per_huge + 5, 1, true);
+	split = meminfo_kb("Cached");
+	TEST_ASSERT(split < before + (huge >> 10) / 2,
+		    "Cached grew from %lu to %lu kB with the split of %d %lu kB pages",
+		    before, split, NR_HUGE, huge >> 10);
+	convert(&t, 5, 1, false);
+	convert(&t, pages_per_huge + 5, 1, false);
+	test_destroy(&t);
+}
+
+/*
+ * A poisoned private huge page punched out of its file leaves the pool,
+ * and so must the page of the file's reservation that stood for it: a
+ * pool that reserves more pages than it has free fails another file's
+ * reserved page.  A second file reserves all that the pool has to spare,
+ * so any over-commit shows; the punched range then comes back only from
+ * pages nobody reserved (ENOMEM while there are none).
+ */
+static void test_poison_punch(void)
+{
+	const uint64_t victim = pages_per_huge + 7;
+	struct pool pool, p;
+	struct test t;
+	uint64_t pfn;
+	int other;
+
+	read_pool(&pool);
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	host_write(&t, 0, nr_pages, 7);
+	pfn = host_pfn(&t, victim);
+	convert(&t, pages_per_huge, pages_per_huge, false);
+	poison_pfn(pfn);
+
+	read_pool(&p);
+	TEST_ASSERT(p.free > p.resv, "no spare page in the %s pool", cg_size);
+	other = vm_create_guest_memfd_hugetlb(t.vm, (p.free - p.resv) * huge, 0, huge_shift);
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, huge, huge),
+		    "punching the poisoned huge page: %s", strerror(errno));
+	read_pool(&p);
+	TEST_ASSERT(p.total == pool.total - 1 && p.resv == p.free,
+		    "%s pool, poisoned page punched: total/free/rsvd %lu/%lu/%lu, want %lu/N/N",
+		    cg_size, p.total, p.free, p.resv, pool.total - 1);
+	TEST_ASSERT(fallocate(t.fd, FALLOC_FL_KEEP_SIZE, huge, huge) == -1 && errno == ENOMEM,
+		    "refilling the punched range with no spare page: want ENOMEM, got %s",
+		    strerror(errno));
+	close(other);
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, huge, huge),
+		    "refilling the punched range: %s", strerror(errno));
+
+	test_destroy(&t);
+	restore_pool(&pool);
+}
+
 struct poison_racer {
 	int fd;
 	bool stop;
@@ -1094,12 +1242,20 @@ static void thp_setting_restore(void)
 	write_str(THP_ENABLED, thp_setting);
 }
 
+/* -o NAME: only the subtest test_NAME. */
+static const char *only;
+
+#define RUN(name) do {						\
+	if (!only || !strcmp(only, #name))			\
+		test_##name();					\
+} while (0)
+
 int main(int argc, char *argv[])
 {
 	struct stats before, after;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "p:t")) != -1) {
+	while ((opt = getopt(argc, argv, "p:to:")) != -1) {
 		switch (opt) {
 		case 'p':
 			huge_shift = atoi(optarg);
@@ -1107,10 +1263,14 @@ int main(int argc, char *argv[])
 		case 't':
 			thp = true;
 			break;
+		case 'o':
+			only = optarg;
+			break;
 		default:
-			printf("usage: %s [-p 21|30] [-t]\n"
+			printf("usage: %s [-p 21|30] [-t] [-o NAME]\n"
 			       "  -p: log2 of the HugeTLB page size (21)\n"
-			       "  -t: transparent huge pages (2M) instead\n", argv[0]);
+			       "  -t: transparent huge pages (2M) instead\n"
+			       "  -o: only the subtest NAME (matrix, cgroup, ...)\n", argv[0]);
 			exit(KSFT_FAIL);
 		}
 	}
@@ -1121,6 +1281,8 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(shared && seeds, "calloc");
 	huge = BIT_ULL(huge_shift);
 	pages_per_huge = huge / 4096;
+	/* checked() reads it before any guest_do(), with -o. */
+	cmd.pages_per_huge = pages_per_huge;
 	nr_pages = NR_HUGE * pages_per_huge;
 	snprintf(pool_dir, sizeof(pool_dir), "/sys/kernel/mm/hugepages/hugepages-%lukB/",
 		 huge >> 10);
@@ -1132,13 +1294,12 @@ int main(int argc, char *argv[])
 		TEST_ASSERT(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & huge,
 			    "2M transparent huge pages not offered");
 		thp_setting_madvise();
-		read_stats(&before);
-		test_matrix();
-		test_init_shared();
-		test_held_page();
-		test_punch();
-		test_punch_close_race();
-		test_first_fault_race();
+		RUN(matrix);
+		RUN(init_shared);
+		RUN(held_page);
+		RUN(punch);
+		RUN(punch_close_race);
+		RUN(first_fault_race);
 		thp_setting_restore();
 		return 0;
 	}
@@ -1146,20 +1307,23 @@ int main(int argc, char *argv[])
 		    "%s pages not offered", cg_size);
 
 	read_stats(&before);
-	test_matrix();
-	test_init_shared();
-	test_held_page();
-	test_punch();
-	test_cgroup();
-	test_punch_close_race();
-	test_first_fault_race();
+	RUN(matrix);
+	RUN(init_shared);
+	RUN(held_page);
+	RUN(punch);
+	RUN(cached);
+	RUN(cgroup);
+	RUN(punch_close_race);
+	RUN(first_fault_race);
 	if (huge_shift == 21)
-		test_close_held();
+		RUN(close_held);
 	read_stats(&after);
-	TEST_ASSERT_EQ(after.dissolves - before.dissolves, huge_shift == 21);
+	TEST_ASSERT_EQ(after.dissolves - before.dissolves,
+		       huge_shift == 21 && (!only || !strcmp(only, "close_held")));
 	if (huge_shift == 21) {
-		test_poison();
-		test_poison_race();
+		RUN(poison);
+		RUN(poison_punch);
+		RUN(poison_race);
 	}
 	return 0;
 }
