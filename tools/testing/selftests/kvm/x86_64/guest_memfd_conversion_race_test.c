@@ -220,8 +220,15 @@ static void test_prefault_flips(struct kvm_vcpu *vcpu)
 
 	start_prefault_thread(&t, vcpu, GMEM_GPA, page_size);
 	for (i = 0; i < 300; i++) {
-		gmem_set_memory_attributes2(gmem_fd, 0, page_size,
-					    i & 1 ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+		int r;
+
+		/* EAGAIN: the pre-fault holds the page that moment. */
+		do {
+			r = __gmem_set_memory_attributes2(gmem_fd, 0, page_size,
+							  i & 1 ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
+							  0, NULL);
+		} while (r && errno == EAGAIN);
+		TEST_ASSERT(!r, "flip %d: %s", i, strerror(errno));
 		calls = READ_ONCE(t.calls);
 		clock_gettime(CLOCK_MONOTONIC, &start);
 		do {
