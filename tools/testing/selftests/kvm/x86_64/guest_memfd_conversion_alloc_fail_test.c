@@ -528,7 +528,8 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 						  thp ? 0 : GUEST_MEMFD_FLAG_HUGETLB,
 						  huge_shift, &m);
 	/* All private: both huge pages allocated whole. */
-	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * huge), "fallocate: %s", strerror(errno));
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * huge), "fallocate: %s",
+		    strerror(errno));
 	/* Split the first, punch the second whole. */
 	gmem_set_memory_attributes2(fd, 0, page_size, 0, 0);
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, huge, huge),
