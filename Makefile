@@ -7,6 +7,8 @@
 #   make test       build everything and run every test (TAP + verdict)
 #   make bench      conversion benchmarks (bench/) in a kernel without debug
 #                   options, under QEMU -icount (instruction time)
+#   make soak       the stress test alone for SOAK_MIN minutes (default 60)
+#                   on the KASAN kernel
 #   make check      checkpatch --strict over the series and every new file
 #   make check-kvm-module   build-only check with CONFIG_KVM=m
 #   make check-each-patch   build after each patch of the series in turn
@@ -22,6 +24,12 @@ H       := $(REPO)/tools/testing/gmem
 SRC     := $(BUILD)/linux
 TARBALL := /usr/src/linux-source-6.12.tar.xz
 JOBS    ?= $(shell nproc)
+
+# The soak runs on the KASAN kernel.
+ifneq ($(filter soak,$(MAKECMDGOALS)),)
+KASAN := 1
+endif
+SOAK_MIN ?= 60
 
 ifeq ($(KASAN),1)
 VARIANT := kasan
@@ -60,7 +68,7 @@ KMAKE := $(MAKE) -s -C $(SRC) CC="ccache gcc" -j$(JOBS)
 vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {t += 300; print t < 2700 ? t : 2700}' $(H)/$(1))
 
 .NOTPARALLEL:
-.PHONY: demo test deps qemu source config kernel headers selftests initramfs \
+.PHONY: demo test soak deps qemu source config kernel headers selftests initramfs \
 	check config-kvm-module check-kvm-module check-each-patch clean \
 	bench bench-kernel bench-programs bench-initramfs
 
@@ -76,6 +84,13 @@ test: deps qemu kernel check-kvm-module initramfs
 	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test $(call vm_limit,tests.list) \
 		"$(if $(ONLY),gmem.only=$(ONLY)) $(if $(REPEAT),gmem.repeat=$(REPEAT))" || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/test.log $$rc
+
+# The VM's limit: the soak, and ten minutes for boot, boot checks and the end.
+soak: deps qemu kernel initramfs
+	@mkdir -p $(LOGS)
+	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/soak.log soak \
+		$$(( $(SOAK_MIN) * 60 + 600 )) "gmem.soak_min=$(SOAK_MIN)" || rc=$$?; \
+	 $(H)/verdict.sh $(LOGS)/soak.log $$rc
 
 deps:
 	@$(H)/install-deps.sh

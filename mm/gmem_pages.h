@@ -12,6 +12,8 @@
 #include <linux/swap.h>
 #include <linux/xarray.h>
 
+#include "internal.h"
+
 /*
  * After the point of no return, a split or merge waits for references that
  * others took since its checks.  They can only be transient: a speculative
@@ -36,11 +38,12 @@ static inline void gmem_wait_transient_refs(unsigned long *tries)
  * or none: lookups spin on a frozen page, so nothing may sleep while some
  * are frozen.  Transient references are waited for with none frozen.
  * (See gmem_wait_transient_refs() for why the wait ends.)
- * Memory failure marks a 4K page poisoned before it tries to take it: a
- * page marked since the caller checked the pages is seen in the same pass,
- * and leaves none frozen.  (A mark that lands after the pass froze its
- * page stays on that page of the merged folio; only memory failure's own
- * mutex could close that window.)
+ * Memory failure marks a 4K page poisoned before it tries to take it, and
+ * keeps the reference it took: a page marked since the caller checked the
+ * pages is seen in the same pass, frozen or not, and leaves none frozen.
+ * A mark that lands after the pass froze its page stays on that page
+ * (gmem_page_flags_update()), and the merge records it after the fact
+ * (gmem_pages_poisoned()).
  *
  * Return: true when all are frozen; false, none frozen, when one is poisoned.
  */
@@ -55,8 +58,14 @@ static inline bool gmem_freeze_pages(struct page *head, long nr)
 		for (i = 0; i < nr; i++) {
 			struct page *page = nth_page(head, i);
 
-			if (!page_ref_freeze(page, 1))
+			/*
+			 * Memory failure marks a page before it takes it, and
+			 * keeps its reference: never wait for that one.
+			 */
+			if (!page_ref_freeze(page, 1)) {
+				poisoned = PageHWPoison(page);
 				break;
+			}
 			if (PageHWPoison(page)) {
 				poisoned = true;
 				i++;
@@ -71,6 +80,60 @@ static inline bool gmem_freeze_pages(struct page *head, long nr)
 			return false;
 		gmem_wait_transient_refs(&tries);
 	}
+}
+
+/*
+ * Memory failure marks a 4K page PG_hwpoison with no reference and no
+ * lock (TestSetPageHWPoison()), frozen or not, until the page belongs to
+ * a hugetlb folio.  So the flags of pieces are changed with atomic
+ * operations only: a plain read-modify-write would drop a mark that lands
+ * in between.
+ */
+static inline void gmem_page_flags_update(struct page *page,
+					  unsigned long clear,
+					  unsigned long set)
+{
+	unsigned long old = READ_ONCE(page->flags);
+
+	while (!try_cmpxchg(&page->flags, &old, (old & ~clear) | set))
+		;
+}
+
+/*
+ * prep_compound_page() for the @nr frozen pages from @head of a merge, but
+ * with gmem_page_flags_update(): the first page keeps @head_keep of the
+ * flags that a new page has clear, the others none.
+ */
+static inline void gmem_prep_compound(struct page *head, unsigned int order,
+				      unsigned long head_keep)
+{
+	long i, nr = 1L << order;
+
+	gmem_page_flags_update(head, PAGE_FLAGS_CHECK_AT_PREP & ~head_keep,
+			       BIT(PG_head));
+	for (i = 1; i < nr; i++) {
+		struct page *page = nth_page(head, i);
+
+		gmem_page_flags_update(page, PAGE_FLAGS_CHECK_AT_PREP, 0);
+		atomic_set(&page->_mapcount, -1);
+		prep_compound_tail(head, i);
+	}
+	prep_compound_head(head, order);
+}
+
+/*
+ * Whether memory failure marked a page in [@first, @first + @nr) of
+ * @head's since gmem_freeze_pages() checked them: a merge sees it only
+ * once the pages are one folio, and must record it in the folio's own way.
+ */
+static inline bool gmem_pages_poisoned(struct page *head, long first, long nr)
+{
+	long i;
+
+	for (i = first; i < first + nr; i++)
+		if (PageHWPoison(nth_page(head, i)))
+			return true;
+	return false;
 }
 
 static inline void gmem_unfreeze_pages(struct page *head, long nr)

@@ -114,6 +114,56 @@ static int __init hugetlb_gmem_debugfs_init(void)
 }
 late_initcall(hugetlb_gmem_debugfs_init);
 
+/*
+ * The split huge pages of all files, per hstate, by their first pfn's
+ * number in huge pages: memory failure looks a 4K page up here to know it
+ * for a piece (hugetlb_gmem_page_is_piece()), a page cache page that is
+ * off the LRU, which it could not tell from pages it must not take.
+ */
+static struct xarray hugetlb_gmem_split_pages[HUGE_MAX_HSTATE];
+
+static int __init hugetlb_gmem_init(void)
+{
+	int i;
+
+	for (i = 0; i < HUGE_MAX_HSTATE; i++)
+		xa_init(&hugetlb_gmem_split_pages[i]);
+	return 0;
+}
+core_initcall(hugetlb_gmem_init);
+
+static struct xarray *hugetlb_gmem_split_xa(const struct hugetlb_gmem *hg)
+{
+	return &hugetlb_gmem_split_pages[hstate_index(hg->h)];
+}
+
+static unsigned long hugetlb_gmem_split_key(const struct hugetlb_gmem *hg,
+					    struct page *head)
+{
+	return page_to_pfn(head) >> huge_page_order(hg->h);
+}
+
+/**
+ * hugetlb_gmem_page_is_piece - whether a page is a 4K page of a split page
+ * @page:	any page.
+ *
+ * For memory failure, which takes a reference to the page only if so.  The
+ * answer can change at once unless the caller holds such a reference: a
+ * merge or a dissolve waits for it, or gives up on a poisoned page.
+ */
+bool hugetlb_gmem_page_is_piece(struct page *page)
+{
+	unsigned long pfn = page_to_pfn(page);
+	struct hstate *h;
+
+	for_each_hstate(h) {
+		if (xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
+			    pfn >> huge_page_order(h)))
+			return true;
+	}
+	return false;
+}
+
 /**
  * hugetlb_gmem_page_sizes - the huge page sizes this host has pools for
  *
@@ -280,9 +330,12 @@ static void hugetlb_gmem_make_piece(struct folio *folio, long i)
 	struct page *head = &folio->page;
 	struct page *page = nth_page(head, i);
 
-	/* The first tails held the folio's fields: order, cgroup, subpool. */
-	page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
-	page->flags |= head->flags & (BIT(PG_uptodate) | BIT(PG_dirty));
+	/*
+	 * The first tails held the folio's fields: order, cgroup, subpool.
+	 * A hugetlb folio no more, the pages get marked by memory failure.
+	 */
+	gmem_page_flags_update(page, PAGE_FLAGS_CHECK_AT_PREP,
+			       head->flags & (BIT(PG_uptodate) | BIT(PG_dirty)));
 	page->lru.prev = NULL;
 	page->mapping = head->mapping;
 	page->index = head->index + i;
@@ -360,8 +413,11 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
  * caller holds the mapping's invalidate_lock for write, or shared and the
  * huge range's fault mutex (a new folio: hugetlb_gmem_get_folio()).
  *
- * Return: %0; -EAGAIN when someone else holds @folio; -EHWPOISON when part
- * of it is poisoned; -ENOMEM.  Nothing is kept on error.
+ * A folio that memory failure poisoned splits like any other: its
+ * poisoned pages stay poisoned 4K pages, and the rest can be used again.
+ *
+ * Return: %0; -EAGAIN when someone else holds @folio (memory failure does,
+ * for a moment); -ENOMEM.  Nothing is kept on error.
  */
 int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 			       int refs, struct hugetlb_gmem_split *sp)
@@ -371,9 +427,6 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	int err;
 
 	lockdep_assert_held(&mapping->invalidate_lock);
-	/* hugetlb keeps the poisoned pages on a list in the folio. */
-	if (folio_test_hwpoison(folio))
-		return -EHWPOISON;
 	if (folio_ref_count(folio) != folio_nr_pages(folio) + refs)
 		return -EAGAIN;
 
@@ -388,6 +441,13 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	err = xa_reserve(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index),
 			 GFP_KERNEL);
 	if (err) {
+		kfree(sp->charge);
+		return err;
+	}
+	err = xa_reserve(hugetlb_gmem_split_xa(hg),
+			 hugetlb_gmem_split_key(hg, &folio->page), GFP_KERNEL);
+	if (err) {
+		xa_release(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index));
 		kfree(sp->charge);
 		return err;
 	}
@@ -421,13 +481,15 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 	xas_destroy(&sp->xas);
 	xa_release(&sp->hg->split_charges,
 		   hugetlb_gmem_nr(sp->hg, sp->folio->index));
+	xa_release(hugetlb_gmem_split_xa(sp->hg),
+		   hugetlb_gmem_split_key(sp->hg, &sp->folio->page));
 	kfree(sp->charge);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
 /*
- * A huge folio that memory failure poisoned after the split was prepared:
- * hugetlb keeps which of its pages are poisoned on a list in the folio,
+ * A huge folio that memory failure poisoned: hugetlb keeps which of its
+ * pages are poisoned on a list in the folio,
  * which the split is about to overwrite.  Mark those pages instead, as a
  * hugetlb folio being freed would; when hugetlb lost track, all of them.
  * Frees the list, allocates nothing.  Returns whether all are poisoned.
@@ -455,7 +517,11 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	struct hstate *h = hg->h;
 	unsigned long tries = 0;
 
-	/* Not frozen yet: transient references may take their time. */
+	/*
+	 * Not frozen yet: transient references may take their time.  Memory
+	 * failure's is one: it lets go once guest_memfd's handler has run,
+	 * which does not wait for the invalidate_lock that the caller holds.
+	 */
 	while (!folio_ref_freeze(folio, nr + sp->refs))
 		gmem_wait_transient_refs(&tries);
 
@@ -476,6 +542,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	list_del_init(&folio->lru);
 	hugetlb_cgroup_detach_folio(hstate_index(h), nr, folio, sp->charge);
 	hugetlb_set_folio_subpool(folio, NULL);
+	/* Its hugetlb flags, HPG_guest_memfd among them. */
 	folio_change_private(folio, NULL);
 	__folio_clear_hugetlb(folio);
 	spin_unlock(&hugetlb_lock);
@@ -487,14 +554,17 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 		xas_set(&xas, index + i);
 		xas_store(&xas, folio_page(folio, i));
 	}
-	__ClearPageHead(&folio->page);
+	ClearPageHead(&folio->page);
 	INIT_LIST_HEAD(&folio->lru);
 	xas_unlock_irq(&xas);
 
-	/* Into the slot that the prepare reserved: allocates nothing. */
+	/* Into the slots that the prepare reserved: allocates nothing. */
 	WARN_ON_ONCE(xa_is_err(xa_store(&hg->split_charges,
 					hugetlb_gmem_nr(hg, index), sp->charge,
 					GFP_NOWAIT)));
+	WARN_ON_ONCE(xa_is_err(xa_store(hugetlb_gmem_split_xa(hg),
+					hugetlb_gmem_split_key(hg, &folio->page),
+					hg, GFP_NOWAIT)));
 	atomic_long_inc(&hugetlb_gmem_stats.splits);
 	if (poisoned)
 		atomic_long_inc(&hugetlb_gmem_stats.poisoned_splits);
@@ -590,7 +660,7 @@ static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
  * and allocates nothing.  A piece that memory failure poisoned since the
  * pieces were checked leaves them as they are (a hugetlb folio records its
  * poisoned pages on a list, which would take an allocation): returns NULL
- * then.
+ * then.  One that it poisons while they are merged poisons the folio.
  */
 static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 					  struct xa_state *xas)
@@ -598,7 +668,7 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	unsigned long huge_nr = hugetlb_gmem_nr(hg, xas->xa_index);
 	struct hugetlb_cgroup_detached *charge;
 	unsigned int order = huge_page_order(hg->h);
-	long i, nr = pages_per_huge_page(hg->h);
+	long nr = pages_per_huge_page(hg->h);
 	struct hstate *h = hg->h;
 	struct folio *folio;
 	struct page *head;
@@ -615,22 +685,24 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 		return NULL;
 	}
 	charge = xa_erase(&hg->split_charges, huge_nr);
+	/* Memory failure, frozen out, must not take the pieces from here on. */
+	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 
-	head->flags &= ~PAGE_FLAGS_CHECK_AT_PREP | BIT(PG_uptodate) |
-		       BIT(PG_dirty);
-	__SetPageHead(head);
-	for (i = 1; i < nr; i++) {
-		struct page *page = nth_page(head, i);
-
-		page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
-		atomic_set(&page->_mapcount, -1);
-		prep_compound_tail(head, i);
-	}
-	prep_compound_head(head, order);
+	gmem_prep_compound(head, order, BIT(PG_uptodate) | BIT(PG_dirty));
 	folio = page_folio(head);
 
 	spin_lock_irq(&hugetlb_lock);
 	__folio_set_hugetlb(folio);
+	/*
+	 * From here on memory failure marks the folio, and lists the pages
+	 * (hugetlb_update_hwpoison()).  A mark on the first page came before,
+	 * on that page alone, but reads as the folio's now: without an entry
+	 * on the list (which would take an allocation) hugetlb must take all
+	 * pages for poisoned.
+	 */
+	if (PageHWPoison(head))
+		folio_set_hugetlb_raw_hwp_unreliable(folio);
+	folio_set_hugetlb_guest_memfd(folio);
 	/* These lived in the tails, which were pieces until now. */
 	hugetlb_set_folio_subpool(folio, hg->spool);
 	set_hugetlb_cgroup(folio, NULL);
@@ -640,6 +712,12 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	list_add(&folio->lru, &h->hugepage_activelist);
 	spin_unlock_irq(&hugetlb_lock);
 	kfree(charge);
+	/*
+	 * Marks on the other pages stay where they are, as hugetlb leaves them
+	 * when it frees a poisoned folio; the folio is poisoned, unlisted.
+	 */
+	if (gmem_pages_poisoned(head, 1, nr - 1))
+		folio_set_hwpoison(folio);
 
 	atomic_long_inc(&hugetlb_gmem_stats.merges);
 	/* The page cache's references. */
@@ -774,6 +852,27 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_finish);
 
+/*
+ * A whole folio that is leaving the page cache, locked: memory failure
+ * takes no more references to it (HPG_guest_memfd).  One that took one
+ * already has handed the folio to guest_memfd and let go (it held the
+ * lock meanwhile), or finds it removed and frees it itself.  hugetlb keeps
+ * the flag in a freed folio: it must go.
+ *
+ * Return: whether the folio is poisoned.
+ */
+static bool hugetlb_gmem_disown(struct folio *folio)
+{
+	bool poisoned;
+
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_locked(folio), folio);
+	spin_lock_irq(&hugetlb_lock);
+	folio_clear_hugetlb_guest_memfd(folio);
+	poisoned = folio_test_hwpoison(folio);
+	spin_unlock_irq(&hugetlb_lock);
+	return poisoned;
+}
+
 /**
  * hugetlb_gmem_get_folio - the folio of a 4K page, allocated on first use
  * @hg:		the file's reservation.
@@ -826,6 +925,8 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	spin_lock(&inode->i_lock);
 	inode->i_blocks += blocks_per_huge_page(hg->h);
 	spin_unlock(&inode->i_lock);
+	/* Memory failure may take it now, and waits for its lock. */
+	folio_set_hugetlb_guest_memfd(folio);
 
 	if (!split)
 		goto out;
@@ -841,6 +942,7 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 		gmem_wait_transient_refs(&tries);
 	if (err) {
 		folio_lock(folio);
+		hugetlb_gmem_disown(folio);
 		filemap_remove_folio(folio);
 		hugetlb_gmem_sub_blocks(hg, inode);
 		folio_unlock(folio);
@@ -868,8 +970,7 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
 	for (; first < last; first++) {
 		struct page *page = nth_page(head, first - index);
 
-		/* Writing to poisoned memory would machine-check. */
-		if (!PageHWPoison(page))
+		if (!gmem_page_hwpoison(page))
 			clear_highpage(page);
 		cond_resched();
 	}
@@ -883,21 +984,22 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
  * fewer, and must not go on reserving it (HugePages_Rsvd would exceed
  * HugePages_Free, and another file's reserved page could fail to come).
  * The range gets a page nobody reserved at its next use, if there is one.
- * (A poison that lands after this check, before the folio is freed, finds
- * it in the free lists instead, as for any hugetlb folio freed meanwhile.)
+ * (A poison that lands after this check, before the folio is freed, only
+ * marks it, and it joins the free lists poisoned, where hugetlb skips it:
+ * as for any hugetlb folio freed meanwhile.)
  */
 static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 {
 	struct inode *inode = folio->mapping->host;
 
-	if (folio_test_hwpoison(folio)) {
+	folio_lock(folio);
+	if (hugetlb_gmem_disown(folio)) {
 		/* Freed without a subpool, it restores no reservation. */
 		hugetlb_set_folio_subpool(folio, NULL);
 		hugepage_subpool_put_lost_page(hg->spool);
 		folio_set_hugetlb_temporary(folio);
 		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
 	}
-	folio_lock(folio);
 	folio_clear_dirty(folio);
 	folio_clear_uptodate(folio);
 	filemap_remove_folio(folio);
@@ -915,13 +1017,14 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 {
 	long nr = pages_per_huge_page(hg->h);
 	struct page *head = xa_load(&mapping->i_pages, index);
-
 	struct hugetlb_cgroup_detached *charge;
 
 	charge = xa_erase(&hg->split_charges, hugetlb_gmem_nr(hg, index));
 	if (charge)
 		hugetlb_cgroup_uncharge_detached(charge);
 	kfree(charge);
+	/* Out of the pool: memory failure leaves the pieces alone now. */
+	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 	/* As for a poisoned page: see hugetlb_gmem_remove(). */
 	hugepage_subpool_put_lost_page(hg->spool);
 	hugetlb_remove_lost_page(hg->h, page_to_nid(head));

@@ -386,14 +386,14 @@ static void thp_gmem_merge_memcg(struct page *head)
  * Cannot fail and allocates nothing: storing the 2M entry frees the 4K
  * entries' nodes.  References taken since the prepare can only be
  * transient, and are waited for.  A page that memory failure poisoned
- * since leaves them as they are.
+ * since leaves them as they are; one it poisons while they are merged
+ * marks the folio too, as memory failure does a THP (has_hwpoisoned).
  */
 void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 {
 	XA_STATE_ORDER(xas, &mapping->i_pages, index, HPAGE_PMD_ORDER);
 	struct page *head = xa_load(&mapping->i_pages, index);
 	struct folio *folio;
-	long i;
 
 	if (!gmem_freeze_pages(head, HPAGE_PMD_NR)) {
 		atomic_long_inc(&thp_gmem_stats.poisoned_merges_skipped);
@@ -412,12 +412,13 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 * The first page keeps its flags (on the unevictable LRU, up to
 	 * date); the LRU counts pages, so its size stays as it is.
 	 */
-	for (i = 1; i < HPAGE_PMD_NR; i++)
-		nth_page(head, i)->flags &= ~PAGE_FLAGS_CHECK_AT_PREP;
 	thp_gmem_merge_memcg(head);
-	prep_compound_page(head, HPAGE_PMD_ORDER);
+	gmem_prep_compound(head, HPAGE_PMD_ORDER, ~0UL);
 	folio = page_folio(head);
 	folio_set_large_rmappable(folio);
+	/* A THP records a poisoned page on the page, and this in the folio. */
+	if (gmem_pages_poisoned(head, 0, HPAGE_PMD_NR))
+		folio_set_has_hwpoisoned(folio);
 	lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
 
 	atomic_long_inc(&thp_gmem_stats.merges);

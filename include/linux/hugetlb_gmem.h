@@ -7,7 +7,9 @@
 
 #include <linux/err.h>
 #include <linux/fs.h>
+#include <linux/hugetlb.h>
 #include <linux/mm_types.h>
+#include <linux/page-flags.h>
 #include <linux/xarray.h>
 
 struct hugetlb_gmem;
@@ -29,7 +31,6 @@ struct hugetlb_gmem_split {
 /* A merge of a split huge page, prepared: see hugetlb_gmem_merge_prepare(). */
 struct hugetlb_gmem_merge {
 	pgoff_t index;
-	struct hugetlb_cgroup_detached *charge;
 	/* The huge entry's store, with the node it may need. */
 	struct xa_state xas;
 };
@@ -40,10 +41,16 @@ struct hugetlb_gmem_merge {
  * reservation with IS_ENABLED(CONFIG_HUGETLB_GMEM) let the compiler drop it.
  */
 #ifdef CONFIG_HUGETLB_GMEM
+bool hugetlb_gmem_page_is_piece(struct page *page);
 unsigned long hugetlb_gmem_page_sizes(void);
 struct hugetlb_gmem *hugetlb_gmem_reserve(unsigned int page_shift, loff_t size);
 void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg);
 #else
+static inline bool hugetlb_gmem_page_is_piece(struct page *page)
+{
+	return false;
+}
+
 static inline unsigned long hugetlb_gmem_page_sizes(void)
 {
 	return 0;
@@ -84,5 +91,26 @@ void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
 			       struct hugetlb_gmem_merge *mg, int nr);
+
+/*
+ * Whether @page, of a guest_memfd folio, is poisoned: writing to it would
+ * machine-check.  A hugetlb folio lists its poisoned pages, and its first
+ * page's mark is the folio's; the other pages may carry marks of their own
+ * (a merge keeps them).  May sleep.
+ */
+static inline bool gmem_page_hwpoison(struct page *page)
+{
+#ifdef CONFIG_HUGETLB_GMEM
+	struct folio *folio = page_folio(page);
+
+	if (folio_test_hugetlb(folio)) {
+		if (!folio_test_hwpoison(folio))
+			return false;
+		return (page != &folio->page && PageHWPoison(page)) ||
+		       is_raw_hwpoison_page_in_hugepage(page);
+	}
+#endif
+	return PageHWPoison(page);
+}
 
 #endif /* _LINUX_HUGETLB_GMEM_H */

@@ -36,7 +36,8 @@ done
 
 cp "$here/init" "$root/init"
 cp "$here/boot-check" "$root/usr/bin/boot-check"
-cp "$here/tests.list" "$here/demo.list" "$here/bench.list" "$here/splat.re" "$root/"
+cp "$here/tests.list" "$here/demo.list" "$here/bench.list" "$here/soak.list" "$here/splat.re" \
+	"$root/"
 
 # Every binary a list names must be there: a missing one is a build error,
 # not a test that silently disappears.

@@ -35,6 +35,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "guest_memfd_fault_inject.h"
 #include "test_util.h"
 #include "ucall_common.h"
 
@@ -42,9 +43,6 @@
 #define MAX_PAGES	512
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
-#define DEBUGFS		"/sys/kernel/debug"
-/* Large enough never to run out, so that every failure shows in it. */
-#define TIMES		"1000000"
 
 static size_t page_size;
 static uint64_t nr_pages = 16;
@@ -67,120 +65,12 @@ struct page_state {
 
 static struct page_state state[MAX_PAGES];
 
-/*
- * failslab and fail_page_alloc both fail every allocation of marked tasks,
- * quietly, and count the failures in "times".  Probability comes first:
- * set last and restored first, so that no other task ever sees failures
- * meant for marked ones.
- */
-static const char * const fault_attrs[] = { "failslab", "fail_page_alloc" };
-static const struct {
-	const char *attr;	/* NULL: both */
-	const char *file, *value;
-} settings[] = {
-	{ NULL, "probability", "100" },
-	{ NULL, "interval", "1" },
-	{ NULL, "times", TIMES },
-	{ NULL, "space", "0" },
-	{ NULL, "verbose", "0" },
-	{ NULL, "task-filter", "Y" },
-	{ NULL, "ignore-gfp-wait", "N" },
-	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
-	{ "fail_page_alloc", "min-order", "0" },
-};
-
-static struct {
-	char path[128];
-	const char *value;
-	char saved[32];
-} knobs[ARRAY_SIZE(settings) * ARRAY_SIZE(fault_attrs)];
-static int nr_knobs;
-
-static void read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
-	n = read(fd, buf, len - 1);
-	TEST_ASSERT(n >= 0, "read(%s): %s", path, strerror(errno));
-	buf[n] = '\0';
-	close(fd);
-}
-
-static void write_file(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
-	n = write(fd, value, strlen(value));
-	TEST_ASSERT(n == strlen(value), "write(%s, %s): %s", path, value, strerror(errno));
-	close(fd);
-}
-
-/* In the parent, whatever became of the test: no asserts here. */
-static int restore_settings(void)
-{
-	int i, fd, bad = 0;
-
-	for (i = 0; i < nr_knobs; i++) {
-		fd = open(knobs[i].path, O_WRONLY);
-		if (fd < 0 || write(fd, knobs[i].saved, strlen(knobs[i].saved)) < 0) {
-			fprintf(stderr, "could not restore %s to %s", knobs[i].path,
-				knobs[i].saved);
-			bad = 1;
-		}
-		if (fd >= 0)
-			close(fd);
-	}
-	return bad;
-}
-
-static void set_up_fault_injection(void)
-{
-	int i, a;
-
-	for (i = 0; i < ARRAY_SIZE(settings); i++) {
-		for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
-			if (settings[i].attr && strcmp(settings[i].attr, fault_attrs[a]))
-				continue;
-			snprintf(knobs[nr_knobs].path, sizeof(knobs[nr_knobs].path),
-				 DEBUGFS "/%s/%s", fault_attrs[a], settings[i].file);
-			knobs[nr_knobs].value = settings[i].value;
-			TEST_REQUIRE(!access(knobs[nr_knobs].path, W_OK));
-			nr_knobs++;
-		}
-	}
-	for (i = 0; i < nr_knobs; i++)
-		read_file(knobs[i].path, knobs[i].saved, sizeof(knobs[i].saved));
-	/* Probability last: nothing fails before the filter is in place. */
-	for (i = nr_knobs - 1; i >= 0; i--)
-		write_file(knobs[i].path, knobs[i].value);
-}
-
-static long fault_attr_value(const char *attr, const char *file)
-{
-	char path[128], buf[32];
-
-	snprintf(path, sizeof(path), DEBUGFS "/%s/%s", attr, file);
-	read_file(path, buf, sizeof(buf));
-	return atol(buf);
-}
-
 static long times_left(const char *attr)
 {
-	return fault_attr_value(attr, "times");
+	return fault_inject_read(attr, "times");
 }
 
-/*
- * With a "space" budget, should_fail() takes the size of each allocation a
- * marked task tries from it, and fails none until it runs out: what is
- * left of it counts the attempts, and nothing fails (a failure after the
- * point of no return could leave the kernel stuck, not just the test).
- */
-#define SPACE	"1000000000"
-
+/* Counts, without failing, the allocations tried: see the header. */
 static void set_space(const char *value)
 {
 	char path[128];
@@ -188,7 +78,7 @@ static void set_space(const char *value)
 
 	for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
 		snprintf(path, sizeof(path), DEBUGFS "/%s/space", fault_attrs[a]);
-		write_file(path, value);
+		TEST_ASSERT(!write_file(path, value), "%s", path);
 	}
 }
 
@@ -536,12 +426,12 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 		    "punch hole: %s", strerror(errno));
 
 	merges = huge_merges();
-	set_space(SPACE);
-	slab = fault_attr_value("failslab", "space");
-	page = fault_attr_value("fail_page_alloc", "space");
+	set_space(FAULT_SPACE);
+	slab = fault_inject_read("failslab", "space");
+	page = fault_inject_read("fail_page_alloc", "space");
 	gmem_set_memory_attributes2(fd, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
-	slab_used = slab - fault_attr_value("failslab", "space");
-	page_used = page - fault_attr_value("fail_page_alloc", "space");
+	slab_used = slab - fault_inject_read("failslab", "space");
+	page_used = page - fault_inject_read("fail_page_alloc", "space");
 	set_space("0");
 	TEST_ASSERT_EQ(huge_merges(), merges + 1);
 	TEST_ASSERT(!slab_used && !page_used,
@@ -604,12 +494,13 @@ int main(int argc, char *argv[])
 	 * The child runs the tests; the parent puts fault injection back
 	 * however the child ends (assertions exit, crashes are signals).
 	 */
-	set_up_fault_injection();
+	fault_inject_find("0");
+	TEST_ASSERT(!fault_inject_arm(), "arming fault injection");
 	child = fork();
 	TEST_ASSERT(child >= 0, "fork()");
 	if (child) {
 		TEST_ASSERT_EQ(waitpid(child, &status, 0), child);
-		if (restore_settings())
+		if (fault_inject_restore())
 			return KSFT_FAIL;
 		if (WIFSIGNALED(status))
 			raise(WTERMSIG(status));

@@ -60,6 +60,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
+#include "guest_memfd_fault_inject.h"
 
 #define NR_FILES	4
 #define FIRST_SLOT	10
@@ -67,10 +68,6 @@
 #define GUEST_BATCH	256
 /* A range covering all of the 1G page: 1 pick in this many on that file. */
 #define WHOLE_1G_ODDS	50
-#define DEBUGFS		"/sys/kernel/debug"
-/* Large enough never to run out, so that anything counted shows. */
-#define TIMES		"1000000"
-#define SPACE		"1000000000"
 #define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
 #define PONR_PARAM	"/sys/module/kvm/parameters/gmem_fail_after_ponr"
 
@@ -298,11 +295,22 @@ static bool host_read_sigbus(const uint64_t *p)
 	return false;
 }
 
+/* A shared page's tag, as the host reads it through the mapping. */
+static void host_check_tag(struct gmem_file *f, uint64_t page, uint64_t tag)
+{
+	const uint64_t *p = page_ptr(f, page);
+	uint64_t w0 = READ_ONCE(p[0]), w1 = READ_ONCE(p[511]);
+
+	STRESS_ASSERT(w0 == tag && w1 == tag,
+		      "host read of file %s page %lu: want 0x%lx, got 0x%lx/0x%lx",
+		      f->name, page, tag, w0, w1);
+}
+
 /* Private pages go to the guest, which checks them at the next guest_flush(). */
 static void check_page(struct gmem_file *f, uint64_t i)
 {
 	const struct page_model *m = &f->model[i];
-	uint64_t page = f->used[i], *p = page_ptr(f, page), w0, w1;
+	uint64_t page = f->used[i];
 
 	STRESS_ASSERT(host_can_fault(f, page, MADV_POPULATE_READ) == !m->private,
 		      "file %s page %lu: want %s, got %s", f->name, page,
@@ -311,11 +319,7 @@ static void check_page(struct gmem_file *f, uint64_t i)
 		guest_add(GUEST_CHECK, f, page, m->tag);
 		return;
 	}
-	w0 = READ_ONCE(p[0]);
-	w1 = READ_ONCE(p[511]);
-	STRESS_ASSERT(w0 == m->tag && w1 == m->tag,
-		      "host read of file %s page %lu: want 0x%lx, got 0x%lx/0x%lx",
-		      f->name, page, m->tag, w0, w1);
+	host_check_tag(f, page, m->tag);
 }
 
 static void check_range(struct gmem_file *f, uint64_t first, uint64_t nr)
@@ -352,116 +356,6 @@ static void check_all(void)
 	nr_full_checks++;
 }
 
-/* Fault injection: see the top. */
-static const char * const fault_attrs[] = { "failslab", "fail_page_alloc" };
-
-/*
- * Probability comes first: set last and restored first, so that no other
- * task ever sees failures meant for marked ones.
- */
-static const struct {
-	const char *attr;	/* NULL: both */
-	const char *file, *value;
-} settings[] = {
-	{ NULL, "probability", "100" },
-	{ NULL, "interval", "1" },
-	{ NULL, "times", TIMES },
-	{ NULL, "space", SPACE },
-	{ NULL, "verbose", "0" },
-	{ NULL, "task-filter", "Y" },
-	{ NULL, "ignore-gfp-wait", "N" },
-	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
-	{ "fail_page_alloc", "min-order", "0" },
-};
-
-static struct {
-	char path[128];
-	const char *value;
-	char saved[32];
-} knobs[ARRAY_SIZE(settings) * ARRAY_SIZE(fault_attrs)];
-static int nr_knobs;
-
-static void read_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	TEST_ASSERT(fd >= 0, "open(%s): %s", path, strerror(errno));
-	n = read(fd, buf, len - 1);
-	TEST_ASSERT(n >= 0, "read(%s): %s", path, strerror(errno));
-	buf[n] = '\0';
-	close(fd);
-}
-
-/* No asserts: the parent uses it to put things back. */
-static int write_file(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0) {
-		fprintf(stderr, "open(%s): %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = write(fd, value, strlen(value));
-	close(fd);
-	if (n != strlen(value)) {
-		fprintf(stderr, "could not write %s to %s\n", value, path);
-		return -1;
-	}
-	return 0;
-}
-
-static void find_knobs(void)
-{
-	int i, a;
-
-	for (i = 0; i < ARRAY_SIZE(settings); i++) {
-		for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
-			if (settings[i].attr && strcmp(settings[i].attr, fault_attrs[a]))
-				continue;
-			snprintf(knobs[nr_knobs].path, sizeof(knobs[nr_knobs].path),
-				 DEBUGFS "/%s/%s", fault_attrs[a], settings[i].file);
-			knobs[nr_knobs].value = settings[i].value;
-			TEST_REQUIRE(!access(knobs[nr_knobs].path, W_OK));
-			nr_knobs++;
-		}
-	}
-	for (i = 0; i < nr_knobs; i++) {
-		read_file(knobs[i].path, knobs[i].saved, sizeof(knobs[i].saved));
-		knobs[i].saved[strcspn(knobs[i].saved, "\n")] = '\0';
-	}
-}
-
-static int set_knobs(void)
-{
-	int i;
-
-	/* Probability last: nothing fails before the filter is in place. */
-	for (i = nr_knobs - 1; i >= 0; i--)
-		if (write_file(knobs[i].path, knobs[i].value))
-			return -1;
-	return 0;
-}
-
-static int restore_knobs(void)
-{
-	int i, bad = 0;
-
-	for (i = 0; i < nr_knobs; i++)
-		bad |= write_file(knobs[i].path, knobs[i].saved);
-	return bad;
-}
-
-static long read_knob(const char *attr, const char *file)
-{
-	char path[128], buf[32];
-
-	snprintf(path, sizeof(path), DEBUGFS "/%s/%s", attr, file);
-	read_file(path, buf, sizeof(buf));
-	return atol(buf);
-}
-
 static long space0[ARRAY_SIZE(fault_attrs)], times0[ARRAY_SIZE(fault_attrs)];
 
 static void read_fault_counts(long *space, long *times)
@@ -469,8 +363,8 @@ static void read_fault_counts(long *space, long *times)
 	int a;
 
 	for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
-		space[a] = read_knob(fault_attrs[a], "space");
-		times[a] = read_knob(fault_attrs[a], "times");
+		space[a] = fault_inject_read(fault_attrs[a], "space");
+		times[a] = fault_inject_read(fault_attrs[a], "times");
 	}
 }
 
@@ -823,7 +717,7 @@ static void op_allocate(struct gmem_file *f)
 static void host_access(struct gmem_file *f, uint64_t i)
 {
 	struct page_model *m = &f->model[i];
-	uint64_t page = f->used[i], *p = page_ptr(f, page), w0, w1;
+	uint64_t page = f->used[i], *p = page_ptr(f, page);
 
 	if (m->private) {
 		switch (rnd(4)) {
@@ -855,11 +749,7 @@ static void host_access(struct gmem_file *f, uint64_t i)
 		WRITE_ONCE(p[511], m->tag);
 		return;
 	}
-	w0 = READ_ONCE(p[0]);
-	w1 = READ_ONCE(p[511]);
-	STRESS_ASSERT(w0 == m->tag && w1 == m->tag,
-		      "host read of file %s page %lu: want 0x%lx, got 0x%lx/0x%lx",
-		      f->name, page, m->tag, w0, w1);
+	host_check_tag(f, page, m->tag);
 }
 
 static void op_host(struct gmem_file *f)
@@ -1177,10 +1067,10 @@ int main(int argc, char *argv[])
 	 * THP setting back however the child ends (assertions exit, crashes
 	 * are signals).
 	 */
-	find_knobs();
+	fault_inject_find(FAULT_SPACE);
 	if (nr_files == NR_FILES)
 		thp_save();
-	bad = set_knobs();
+	bad = fault_inject_arm();
 	if (!bad && nr_files == NR_FILES && !strcmp(thp_saved, "never")) {
 		thp_changed = true;
 		bad = write_file(THP_ENABLED, "madvise");
@@ -1202,7 +1092,7 @@ int main(int argc, char *argv[])
 			}
 		}
 	}
-	bad |= restore_knobs();
+	bad |= fault_inject_restore();
 	if (thp_changed)
 		bad |= write_file(THP_ENABLED, thp_saved);
 	if (bad)
