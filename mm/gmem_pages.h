@@ -41,9 +41,8 @@ static inline void gmem_wait_transient_refs(unsigned long *tries)
  * Memory failure marks a 4K page poisoned before it tries to take it, and
  * keeps the reference it took: a page marked since the caller checked the
  * pages is seen in the same pass, frozen or not, and leaves none frozen.
- * A mark that lands after the pass froze its page stays on that page
- * (gmem_page_flags_update()), and the merge records it after the fact
- * (gmem_pages_poisoned()).
+ * No mark lands after the pass: merges hold memory failure off
+ * (memory_failure_trylock()).
  *
  * Return: true when all are frozen; false, none frozen, when one is poisoned.
  */
@@ -84,10 +83,10 @@ static inline bool gmem_freeze_pages(struct page *head, long nr)
 
 /*
  * Memory failure marks a 4K page PG_hwpoison with no reference and no
- * lock (TestSetPageHWPoison()), frozen or not, until the page belongs to
- * a hugetlb folio.  So the flags of pieces are changed with atomic
- * operations only: a plain read-modify-write would drop a mark that lands
- * in between.
+ * lock of the page (TestSetPageHWPoison()), frozen or not, until the page
+ * belongs to a hugetlb folio.  So the flags of pieces are changed with
+ * atomic operations only, where memory failure is not held off: a plain
+ * read-modify-write would drop a mark that lands in between.
  */
 static inline void gmem_page_flags_update(struct page *page,
 					  unsigned long clear,
@@ -119,21 +118,6 @@ static inline void gmem_prep_compound(struct page *head, unsigned int order,
 		prep_compound_tail(head, i);
 	}
 	prep_compound_head(head, order);
-}
-
-/*
- * Whether memory failure marked a page in [@first, @first + @nr) of
- * @head's since gmem_freeze_pages() checked them: a merge sees it only
- * once the pages are one folio, and must record it in the folio's own way.
- */
-static inline bool gmem_pages_poisoned(struct page *head, long first, long nr)
-{
-	long i;
-
-	for (i = first; i < first + nr; i++)
-		if (PageHWPoison(nth_page(head, i)))
-			return true;
-	return false;
 }
 
 static inline void gmem_unfreeze_pages(struct page *head, long nr)

@@ -147,9 +147,10 @@ static unsigned long hugetlb_gmem_split_key(const struct hugetlb_gmem *hg,
  * hugetlb_gmem_page_is_piece - whether a page is a 4K page of a split page
  * @page:	any page.
  *
- * For memory failure, which takes a reference to the page only if so.  The
- * answer can change at once unless the caller holds such a reference: a
- * merge or a dissolve waits for it, or gives up on a poisoned page.
+ * For memory failure, which takes a reference to the page only if so.  It
+ * asks holding mf_mutex, which merges hold too (memory_failure_trylock()):
+ * a piece stays one until memory failure is done with it.  (A dissolve
+ * makes it plain page cache, which memory failure then only marks.)
  */
 bool hugetlb_gmem_page_is_piece(struct page *page)
 {
@@ -659,33 +660,43 @@ static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
  * folio takes back the hugetlb cgroup charge the split kept.  Cannot fail
  * and allocates nothing.  A piece that memory failure poisoned since the
  * pieces were checked leaves them as they are (a hugetlb folio records its
- * poisoned pages on a list, which would take an allocation): returns NULL
- * then.  One that it poisons while they are merged poisons the folio.
+ * poisoned pages on a list, which would take an allocation), as does
+ * memory failure at work unless @may_wait: returns NULL then.
  */
 static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
-					  struct xa_state *xas)
+					  struct xa_state *xas, bool may_wait)
 {
 	unsigned long huge_nr = hugetlb_gmem_nr(hg, xas->xa_index);
 	struct hugetlb_cgroup_detached *charge;
 	unsigned int order = huge_page_order(hg->h);
 	long nr = pages_per_huge_page(hg->h);
 	struct hstate *h = hg->h;
-	struct folio *folio;
+	struct folio *folio = NULL;
 	struct page *head;
+
+	/*
+	 * Memory failure looks at a page, and marks it, without holding it:
+	 * it must not find the pieces half made into a hugetlb folio, where it
+	 * could take a tail for a 4K page, or a mark be lost.  Past the point
+	 * of no return the merge does not wait for it: the pieces stay split.
+	 */
+	if (may_wait)
+		memory_failure_lock();
+	else if (!memory_failure_trylock())
+		return NULL;
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(xas->xa, xas->xa_index);
 	if (!gmem_freeze_pages(head, nr)) {
 		atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
-		return NULL;
+		goto out;
 	}
 	/* Lookups that find the frozen pages retry until they are a folio. */
 	if (!gmem_merge_store(xas, head)) {
 		gmem_unfreeze_pages(head, nr);
-		return NULL;
+		goto out;
 	}
 	charge = xa_erase(&hg->split_charges, huge_nr);
-	/* Memory failure, frozen out, must not take the pieces from here on. */
 	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 
 	gmem_prep_compound(head, order, BIT(PG_uptodate) | BIT(PG_dirty));
@@ -693,15 +704,6 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 
 	spin_lock_irq(&hugetlb_lock);
 	__folio_set_hugetlb(folio);
-	/*
-	 * From here on memory failure marks the folio, and lists the pages
-	 * (hugetlb_update_hwpoison()).  A mark on the first page came before,
-	 * on that page alone, but reads as the folio's now: without an entry
-	 * on the list (which would take an allocation) hugetlb must take all
-	 * pages for poisoned.
-	 */
-	if (PageHWPoison(head))
-		folio_set_hugetlb_raw_hwp_unreliable(folio);
 	folio_set_hugetlb_guest_memfd(folio);
 	/* These lived in the tails, which were pieces until now. */
 	hugetlb_set_folio_subpool(folio, hg->spool);
@@ -712,16 +714,12 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	list_add(&folio->lru, &h->hugepage_activelist);
 	spin_unlock_irq(&hugetlb_lock);
 	kfree(charge);
-	/*
-	 * Marks on the other pages stay where they are, as hugetlb leaves them
-	 * when it frees a poisoned folio; the folio is poisoned, unlisted.
-	 */
-	if (gmem_pages_poisoned(head, 1, nr - 1))
-		folio_set_hwpoison(folio);
 
 	atomic_long_inc(&hugetlb_gmem_stats.merges);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, nr);
+out:
+	memory_failure_unlock();
 	return folio;
 }
 
@@ -805,15 +803,15 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
  *
  * Cannot fail and allocates nothing; references taken since the prepare
  * can only be transient, and are waited for.  HVO is redone later, by
- * hugetlb_gmem_merge_finish().  A piece poisoned since the prepare leaves
- * the huge page split.
+ * hugetlb_gmem_merge_finish().  A piece poisoned since the prepare, or
+ * memory failure at work meanwhile, leaves the huge page split.
  */
 void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
 			       struct hugetlb_gmem_merge *mg)
 {
 	lockdep_assert_held_write(&mapping->invalidate_lock);
-	__hugetlb_gmem_merge(hg, &mg->xas);
+	__hugetlb_gmem_merge(hg, &mg->xas, false);
 	/* Frees the node if the store did not need it. */
 	xas_destroy(&mg->xas);
 }
@@ -840,11 +838,14 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 	folios = kvmalloc_array(nr, sizeof(*folios), GFP_KERNEL);
 	if (!folios)
 		return;
-	/* Those a poisoned piece kept split are not huge folios. */
+	/*
+	 * Those left split are not huge folios; nor does HVO take a poisoned
+	 * one, as in hugetlb_gmem_remove_batch().
+	 */
 	for (i = 0; i < nr; i++) {
 		struct folio *folio = xa_load(&mapping->i_pages, mg[i].index);
 
-		if (folio_test_hugetlb(folio))
+		if (folio_test_hugetlb(folio) && !folio_test_hwpoison(folio))
 			folios[n++] = folio;
 	}
 	hugetlb_gmem_optimize(hg, folios, n, 0);
@@ -871,6 +872,52 @@ static bool hugetlb_gmem_disown(struct folio *folio)
 	poisoned = folio_test_hwpoison(folio);
 	spin_unlock_irq(&hugetlb_lock);
 	return poisoned;
+}
+
+/*
+ * Give a whole huge folio back to the file's reservation, with the caller's
+ * reference, which should be the last.  A poisoned one leaves the pool
+ * when it is freed (in the pool it would count as free and never be used),
+ * and is never used again.
+ * The file's reservation loses that page too: the pool has one page
+ * fewer, and must not go on reserving it (HugePages_Rsvd would exceed
+ * HugePages_Free, and another file's reserved page could fail to come).
+ * The range gets a page nobody reserved at its next use, if there is one.
+ * Memory failure is held off from the check to the free, lest a poison in
+ * between only mark the folio, which would join the free lists poisoned,
+ * counted free.  (A speculative lookup's reference that outlives ours
+ * leaves that window open.)
+ */
+static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
+{
+	struct inode *inode = folio->mapping->host;
+
+	memory_failure_lock();
+	folio_lock(folio);
+	if (hugetlb_gmem_disown(folio)) {
+		/*
+		 * Freed without a subpool, it restores no reservation.  Freed
+		 * to the page allocator, it would go in one block, whose
+		 * poisoned pages the allocator would hand out again: hugetlb
+		 * keeps it instead, as when it lost track of them.  (A
+		 * conversion that splits it first loses its 4K pages only.)
+		 */
+		hugetlb_set_folio_subpool(folio, NULL);
+		hugepage_subpool_put_lost_page(hg->spool);
+		spin_lock_irq(&hugetlb_lock);
+		folio_set_hugetlb_temporary(folio);
+		folio_set_hugetlb_raw_hwp_unreliable(folio);
+		spin_unlock_irq(&hugetlb_lock);
+		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
+	}
+	folio_clear_dirty(folio);
+	folio_clear_uptodate(folio);
+	filemap_remove_folio(folio);
+	hugetlb_gmem_sub_blocks(hg, inode);
+	folio_unlock(folio);
+	/* Back to the subpool and reservation. */
+	folio_put(folio);
+	memory_failure_unlock();
 }
 
 /**
@@ -941,12 +988,7 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	while ((err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp)) == -EAGAIN)
 		gmem_wait_transient_refs(&tries);
 	if (err) {
-		folio_lock(folio);
-		hugetlb_gmem_disown(folio);
-		filemap_remove_folio(folio);
-		hugetlb_gmem_sub_blocks(hg, inode);
-		folio_unlock(folio);
-		folio_put(folio);
+		hugetlb_gmem_remove(hg, folio);
 		folio = ERR_PTR(err);
 		goto out;
 	}
@@ -974,37 +1016,6 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
 			clear_highpage(page);
 		cond_resched();
 	}
-}
-
-/*
- * Give a whole huge folio back to the file's reservation.  A poisoned one
- * leaves the pool when it is freed, its healthy pages going back to the
- * page allocator: in the pool it would count as free and never be used.
- * The file's reservation loses that page too: the pool has one page
- * fewer, and must not go on reserving it (HugePages_Rsvd would exceed
- * HugePages_Free, and another file's reserved page could fail to come).
- * The range gets a page nobody reserved at its next use, if there is one.
- * (A poison that lands after this check, before the folio is freed, only
- * marks it, and it joins the free lists poisoned, where hugetlb skips it:
- * as for any hugetlb folio freed meanwhile.)
- */
-static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
-{
-	struct inode *inode = folio->mapping->host;
-
-	folio_lock(folio);
-	if (hugetlb_gmem_disown(folio)) {
-		/* Freed without a subpool, it restores no reservation. */
-		hugetlb_set_folio_subpool(folio, NULL);
-		hugepage_subpool_put_lost_page(hg->spool);
-		folio_set_hugetlb_temporary(folio);
-		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
-	}
-	folio_clear_dirty(folio);
-	folio_clear_uptodate(folio);
-	filemap_remove_folio(folio);
-	hugetlb_gmem_sub_blocks(hg, inode);
-	folio_unlock(folio);
 }
 
 /*
@@ -1077,11 +1088,8 @@ static void hugetlb_gmem_remove_batch(struct hugetlb_gmem *hg,
 		if (!folio_test_hwpoison(folios[i]))
 			healthy[n++] = folios[i];
 	hugetlb_gmem_optimize(hg, healthy, n, 1);
-	for (i = 0; i < nr; i++) {
+	for (i = 0; i < nr; i++)
 		hugetlb_gmem_remove(hg, folios[i]);
-		/* The last reference: back to the subpool and reservation. */
-		folio_put(folios[i]);
-	}
 }
 
 static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
@@ -1123,7 +1131,7 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 							     &xas, GFP_KERNEL |
 							     __GFP_NOFAIL);
 				if (!err)
-					merged = __hugetlb_gmem_merge(hg, &xas);
+					merged = __hugetlb_gmem_merge(hg, &xas, true);
 				xas_destroy(&xas);
 				if (merged)
 					folio = merged;

@@ -386,8 +386,8 @@ static void thp_gmem_merge_memcg(struct page *head)
  * Cannot fail and allocates nothing: storing the 2M entry frees the 4K
  * entries' nodes.  References taken since the prepare can only be
  * transient, and are waited for.  A page that memory failure poisoned
- * since leaves them as they are; one it poisons while they are merged
- * marks the folio too, as memory failure does a THP (has_hwpoisoned).
+ * since leaves them as they are, as does memory failure at work (see
+ * __hugetlb_gmem_merge()).
  */
 void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 {
@@ -395,9 +395,11 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	struct page *head = xa_load(&mapping->i_pages, index);
 	struct folio *folio;
 
+	if (!memory_failure_trylock())
+		return;
 	if (!gmem_freeze_pages(head, HPAGE_PMD_NR)) {
 		atomic_long_inc(&thp_gmem_stats.poisoned_merges_skipped);
-		return;
+		goto out;
 	}
 	/*
 	 * Needs no new node (see gmem_merge_prealloc()).  Lookups that find
@@ -405,7 +407,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 */
 	if (!gmem_merge_store(&xas, head)) {
 		gmem_unfreeze_pages(head, HPAGE_PMD_NR);
-		return;
+		goto out;
 	}
 
 	/*
@@ -416,13 +418,12 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	gmem_prep_compound(head, HPAGE_PMD_ORDER, ~0UL);
 	folio = page_folio(head);
 	folio_set_large_rmappable(folio);
-	/* A THP records a poisoned page on the page, and this in the folio. */
-	if (gmem_pages_poisoned(head, 0, HPAGE_PMD_NR))
-		folio_set_has_hwpoisoned(folio);
 	lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
 
 	atomic_long_inc(&thp_gmem_stats.merges);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, HPAGE_PMD_NR);
+out:
+	memory_failure_unlock();
 }
 EXPORT_SYMBOL_GPL(thp_gmem_merge_commit);

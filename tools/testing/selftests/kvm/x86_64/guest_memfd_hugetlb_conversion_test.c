@@ -970,8 +970,9 @@ static void poison_pfn(uint64_t pfn)
 }
 
 /*
- * A poisoned huge page leaves the pool with its file (the page allocator
- * keeps the poisoned 4K page and takes the rest): grow the pool back.
+ * A poisoned huge page leaves the pool with its file (never to be used
+ * again; a split one gives its healthy 4K pages to the page allocator):
+ * grow the pool back.
  */
 static void restore_pool(const struct pool *pool)
 {
