@@ -15,7 +15,8 @@
 #   make clean      remove build/ (ccache keeps compiled objects)
 #
 # Options: KASAN=1 (kernel with KASAN), ONLY=REGEX (tests whose name matches),
-# REPEAT=N (run them N times), BUILD=DIR (build directory, default ./build),
+# REPEAT=N (run them N times), TEST_VMS=N (VMs that share the tests, default
+# one per core and 9 GiB), BUILD=DIR (build directory, default ./build),
 # JOBS=N.
 
 REPO    := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -62,13 +63,19 @@ export KBUILD_BUILD_HOST := build
 export KBUILD_BUILD_TIMESTAMP := 2026-01-01
 KMAKE := $(MAKE) -s -C $(SRC) CC="ccache gcc" -j$(JOBS)
 
+# How many VMs `make test` boots at once, each running every N-th test: one
+# per core (TCG runs a VM in one thread), as many as 9 GiB each of free
+# memory allow, at most 4; one when ONLY picks tests.
+TEST_VMS ?= $(if $(ONLY),1,$(shell awk -v c=$$(nproc) '/MemAvailable/ \
+	{ n = int($$2 / 9437184); n = n < c ? n : c; n = n < 4 ? n : 4; print n < 1 ? 1 : n }' /proc/meminfo))
+
 # The VM's time limit: every test's own limit, plus boot and boot checks,
 # but never more than 45 minutes, well inside CI's 90.  (A test stuck in
 # the kernel ends the run by itself: tools/testing/gmem/init.)
 vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {t += 300; print t < 2700 ? t : 2700}' $(H)/$(1))
 
 .NOTPARALLEL:
-.PHONY: demo test soak deps qemu source config kernel headers selftests initramfs \
+.PHONY: demo test soak deps qemu source config kernel guest-kernel headers selftests initramfs \
 	check config-kvm-module check-kvm-module check-each-patch clean \
 	bench bench-kernel bench-programs bench-initramfs
 
@@ -81,9 +88,8 @@ demo: deps qemu kernel initramfs
 test: deps qemu kernel check-kvm-module initramfs
 	@$(H)/verdict-selftest.sh > $(LOGS)/verdict-selftest.log 2>&1 || \
 		{ cat $(LOGS)/verdict-selftest.log; exit 1; }
-	@rc=0; $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log test $(call vm_limit,tests.list) \
-		"$(if $(ONLY),gmem.only=$(ONLY)) $(if $(REPEAT),gmem.repeat=$(REPEAT))" || rc=$$?; \
-	 $(H)/verdict.sh $(LOGS)/test.log $$rc
+	@$(H)/run-tests.sh $(TEST_VMS) $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log $(call vm_limit,tests.list) \
+		"$(if $(ONLY),gmem.only=$(ONLY)) $(if $(REPEAT),gmem.repeat=$(REPEAT))"
 
 # The VM's limit: the soak, and ten minutes for boot, boot checks and the end.
 soak: deps qemu kernel initramfs
@@ -115,12 +121,19 @@ selftests: headers
 	@CC="ccache gcc" $(H)/build-selftests.sh $(SRC) $(HEADERS) $(SELFTESTS) $(LISTS)
 
 # The guest that gmem_vmm boots inside the test VM: our kernel again, with a
-# busybox initramfs.
-initramfs: kernel selftests bench-programs
+# busybox initramfs.  Always the debug kernel: KASAN checks the host's code,
+# and a KASAN guest, nested under TCG, takes minutes to boot.
+GUEST_BZIMAGE := $(BUILD)/kernel-debug/arch/x86/boot/bzImage
+initramfs: kernel guest-kernel selftests bench-programs
 	@mkdir -p $(LOGS)
 	@$(H)/mkguest-initramfs.sh $(GUESTFS)
 	@$(H)/mkinitramfs.sh $(INITRAMFS) $(SELFTESTS)/kvm $(SELFTESTS)/mm $(BENCHBIN) \
-		$(BZIMAGE) $(GUESTFS)
+		$(GUEST_BZIMAGE) $(GUESTFS)
+
+guest-kernel: source
+ifneq ($(VARIANT),debug)
+	@$(MAKE) --no-print-directory KASAN= kernel
+endif
 
 # Benchmarks: static programs against the series' uAPI headers.
 bench-programs: headers

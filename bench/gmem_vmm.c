@@ -1202,7 +1202,7 @@ static void usage(void)
 			backings[i].what);
 	fprintf(stderr,
 		"  -s MIB      guest RAM in MiB (default 1024)\n"
-		"  -a ARGS     appended to the guest's kernel command line\n"
+		"  -a ARGS     appended to the guest's kernel command line (repeatable)\n"
 		"  -r MARKER   the guest's first userspace line contains it\n"
 		"              (default \"gmem-guest: userspace\")\n"
 		"  -t SECONDS  time limit (default 600)\n"
@@ -1219,7 +1219,8 @@ static void usage(void)
 
 int main(int argc, char *argv[])
 {
-	const char *kernel = NULL, *initrd = NULL, *args = "", *mode = "gmem-1g";
+	const char *kernel = NULL, *initrd = NULL, *mode = "gmem-1g";
+	char args[CMDLINE_MAX] = "";
 	struct machine m = { .marker = "gmem-guest: userspace" };
 	struct counters c0, c1, c2, c3;
 	struct vm vm = { .ram = 1024 * MIB };
@@ -1252,7 +1253,12 @@ int main(int argc, char *argv[])
 			vm.ram = strtoull(optarg, NULL, 0) * MIB;
 			break;
 		case 'a':
-			args = optarg;
+			/* Each -a adds to the command line. */
+			if (strlen(args) + 1 + strlen(optarg) >= sizeof(args))
+				die("-a: the guest's command line is too long");
+			if (args[0])
+				strcat(args, " ");
+			strcat(args, optarg);
 			break;
 		case 'r':
 			m.marker = optarg;
