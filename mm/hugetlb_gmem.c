@@ -906,7 +906,7 @@ static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 		hugepage_subpool_put_lost_page(hg->spool);
 		spin_lock_irq(&hugetlb_lock);
 		folio_set_hugetlb_temporary(folio);
-		folio_set_hugetlb_raw_hwp_unreliable(folio);
+		folio_retire_hugetlb_hwpoison(folio);
 		spin_unlock_irq(&hugetlb_lock);
 		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
 	}
