@@ -1328,9 +1328,10 @@ int main(int argc, char *argv[])
 	tsc_khz = ioctl(vm.fd, KVM_GET_TSC_KHZ);
 	if (tsc_khz <= 0)
 		die_errno("KVM_GET_TSC_KHZ");
-	snprintf(cmdline, sizeof(cmdline),
-		 "console=ttyS0 panic=-1 pci=off reboot=k tsc_early_khz=%d %s",
-		 tsc_khz, args);
+	if (snprintf(cmdline, sizeof(cmdline),
+		     "console=ttyS0 panic=-1 pci=off reboot=k tsc_early_khz=%d %s",
+		     tsc_khz, args) >= (int)sizeof(cmdline))
+		die("-a: the guest's command line is too long");
 
 	load_linux(&vm, kernel, initrd, cmdline, &boot);
 	read_counters(&c1);

@@ -37,6 +37,11 @@
  * fault injection up (and the THP setting, if "never") and puts it back
  * whatever becomes of the test, which runs in its child.
  *
+ * The child runs in a hugetlb cgroup of its own.  Once it has exited, with
+ * every file gone, the parent checks that the cgroup holds no charge and
+ * that /proc/meminfo's HugeTLB and file-THP counters are back where they
+ * started.
+ *
  * Every run prints its seed.  "-s SEED" replays a run: the same operations
  * as long as the kernel behaves the same; "-n OPS" stops it after
  * operation OPS (with a "-t" long enough to get there).
@@ -52,6 +57,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/sizes.h>
@@ -70,6 +76,8 @@
 #define WHOLE_1G_ODDS	50
 #define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
 #define PONR_PARAM	"/sys/module/kvm/parameters/gmem_fail_after_ponr"
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#define CGROUP		CGROUP_ROOT "/guest_memfd_stress_test"
 
 struct page_model {
 	bool private;
@@ -949,6 +957,78 @@ static uint64_t seconds(void)
 	return ts.tv_sec;
 }
 
+/* Exact once the files are gone: nothing else in the VM uses these. */
+static const char * const meminfo_keys[] = {
+	"HugePages_Total", "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp",
+	"Hugetlb", "FileHugePages", "FilePmdMapped",
+};
+
+static const char * const cgroup_files[] = {
+	"hugetlb.2MB.current", "hugetlb.2MB.rsvd.current",
+	"hugetlb.1GB.current", "hugetlb.1GB.rsvd.current",
+};
+
+static void meminfo_read(long *values)
+{
+	char buf[8192], *line;
+	int k;
+
+	read_file("/proc/meminfo", buf, sizeof(buf));
+	for (k = 0; k < ARRAY_SIZE(meminfo_keys); k++) {
+		line = strstr(buf, meminfo_keys[k]);
+		TEST_ASSERT(line && line[strlen(meminfo_keys[k])] == ':',
+			    "/proc/meminfo has no %s", meminfo_keys[k]);
+		values[k] = atol(line + strlen(meminfo_keys[k]) + 1);
+	}
+}
+
+/* Returns how many counters differ; reports them when @report. */
+static int released_check(const long *meminfo0, bool report)
+{
+	long meminfo[ARRAY_SIZE(meminfo_keys)];
+	char path[128], buf[32];
+	int k, bad = 0;
+
+	meminfo_read(meminfo);
+	for (k = 0; k < ARRAY_SIZE(meminfo_keys); k++) {
+		if (meminfo[k] == meminfo0[k])
+			continue;
+		bad++;
+		if (report)
+			fprintf(stderr, "seed %lu: meminfo %s: %ld at the start, %ld at the end\n",
+				seed, meminfo_keys[k], meminfo0[k], meminfo[k]);
+	}
+	for (k = 0; k < ARRAY_SIZE(cgroup_files); k++) {
+		snprintf(path, sizeof(path), CGROUP "/%s", cgroup_files[k]);
+		read_file(path, buf, sizeof(buf));
+		if (!atol(buf))
+			continue;
+		bad++;
+		if (report)
+			fprintf(stderr, "seed %lu: %s is %ld with every file gone\n",
+				seed, path, atol(buf));
+	}
+	return bad;
+}
+
+/*
+ * Freed HugeTLB pages may reach the pool through a worker: give them 10 s.
+ * Then the cgroup goes.
+ */
+static int released_wait(const long *meminfo0)
+{
+	int i, bad;
+
+	for (i = 0; i < 100 && released_check(meminfo0, false); i++)
+		usleep(100 * 1000);
+	bad = released_check(meminfo0, true);
+	if (rmdir(CGROUP)) {
+		fprintf(stderr, "rmdir(" CGROUP "): %s\n", strerror(errno));
+		bad++;
+	}
+	return bad;
+}
+
 static int run_test(uint64_t run_time, uint64_t max_ops)
 {
 	const struct vm_shape shape = {
@@ -961,6 +1041,7 @@ static int run_test(uint64_t run_time, uint64_t max_ops)
 	int i, k, w;
 
 	pr_info("seed %lu\n", seed);
+	TEST_ASSERT(!write_file(CGROUP "/cgroup.procs", "0"), "joining " CGROUP);
 	rng = seed;
 	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
 	read_fault_counts(space0, times0);
@@ -1017,7 +1098,9 @@ static void forward_signal(int sig)
 int main(int argc, char *argv[])
 {
 	struct sigaction sa = { .sa_handler = forward_signal, .sa_flags = SA_RESTART };
+	long meminfo0[ARRAY_SIZE(meminfo_keys)];
 	uint64_t run_time = 90, max_ops = 0;
+	bool cgroup_made = false;
 	bool thp_changed = false;
 	bool seed_given = false;
 	struct timespec ts;
@@ -1057,6 +1140,7 @@ int main(int argc, char *argv[])
 	read_file(PONR_PARAM, buf, sizeof(buf));
 	TEST_REQUIRE(buf[0] == 'Y');
 	TEST_ASSERT_EQ(getpagesize(), PAGE_SIZE);
+	TEST_REQUIRE(!access(CGROUP_ROOT "/cgroup.subtree_control", W_OK));
 	if (!(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & SZ_2M)) {
 		pr_info("2M transparent huge pages not offered (KVM_CAP_GUEST_MEMFD_THP_SIZES): no THP file\n");
 		nr_files--;
@@ -1071,6 +1155,18 @@ int main(int argc, char *argv[])
 	if (nr_files == NR_FILES)
 		thp_save();
 	bad = fault_inject_arm();
+	if (!bad)
+		bad = write_file(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
+	if (!bad) {
+		/* Left by a run that was killed: it holds no process. */
+		rmdir(CGROUP);
+		bad = mkdir(CGROUP, 0755);
+		if (bad)
+			fprintf(stderr, "mkdir(" CGROUP "): %s\n", strerror(errno));
+		cgroup_made = !bad;
+	}
+	if (!bad)
+		meminfo_read(meminfo0);
 	if (!bad && nr_files == NR_FILES && !strcmp(thp_saved, "never")) {
 		thp_changed = true;
 		bad = write_file(THP_ENABLED, "madvise");
@@ -1092,6 +1188,8 @@ int main(int argc, char *argv[])
 			}
 		}
 	}
+	if (cgroup_made)
+		bad |= released_wait(meminfo0);
 	bad |= fault_inject_restore();
 	if (thp_changed)
 		bad |= write_file(THP_ENABLED, thp_saved);
