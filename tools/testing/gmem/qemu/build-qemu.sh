@@ -9,8 +9,9 @@
 #
 # The source comes through apt, from the deb-src twins of the system's own
 # Debian sources, so apt checks it against the signed archive. Only the
-# x86_64 system emulator is built, with TCG and no optional features; it
-# finds its firmware where Debian's packages put it.
+# x86_64 system emulator is built, with TCG and no optional features, nor
+# debug info (it slows a new machine's build); it finds its firmware where
+# Debian's packages put it.
 #
 # It builds in OUT_DIR.new and replaces OUT_DIR only when it succeeded, so
 # a failed fetch (the archive moved on: upgrade qemu-system-x86) keeps the
@@ -69,7 +70,7 @@ sed -i 's/unpack_edk2_blobs = bzip2.found()/unpack_edk2_blobs = false/' "$out/sr
 mkdir -p "$out/build"
 (cd "$out/build" && ../src/configure --target-list=x86_64-softmmu \
 	--without-default-features --enable-tcg --enable-fdt=system \
-	--disable-docs --disable-werror --disable-install-blobs \
+	--disable-docs --disable-werror --disable-install-blobs --disable-debug-info \
 	--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu \
 	--cc="ccache gcc" > "$out/configure.log" 2>&1) ||
 	{ tail -n 20 "$out/configure.log" >&2; die "configure failed ($out/configure.log)"; }
