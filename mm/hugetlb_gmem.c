@@ -402,6 +402,23 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
 	}
 }
 
+/*
+ * A huge folio splits with the mapping's invalidate_lock held for write,
+ * or shared and the huge range's fault mutex held: a new folio, in
+ * hugetlb_gmem_get_folio().
+ */
+static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
+					     struct folio *folio)
+{
+	struct address_space *mapping = folio->mapping;
+
+	lockdep_assert(lockdep_is_held_type(&mapping->invalidate_lock, 0) ||
+		       (lockdep_is_held(&mapping->invalidate_lock) &&
+			lockdep_is_held(&hugetlb_fault_mutex_table[
+				hugetlb_fault_mutex_hash(mapping,
+					folio->index >> huge_page_order(hg->h))])));
+}
+
 /**
  * hugetlb_gmem_split_prepare - allocate what splitting a huge folio takes
  * @hg:		the file's reservation.
@@ -427,7 +444,10 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	u64 start;
 	int err;
 
-	lockdep_assert_held(&mapping->invalidate_lock);
+	hugetlb_gmem_assert_split_locked(hg, folio);
+	VM_WARN_ON_ONCE_FOLIO(!folio_test_hugetlb(folio) ||
+			      folio_order(folio) != huge_page_order(hg->h) ||
+			      !folio_test_hugetlb_guest_memfd(folio), folio);
 	if (folio_ref_count(folio) != folio_nr_pages(folio) + refs)
 		return -EAGAIN;
 
@@ -478,6 +498,7 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
  */
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 {
+	hugetlb_gmem_assert_split_locked(sp->hg, sp->folio);
 	hugetlb_vmemmap_restore_abort(&sp->vmemmap_pages);
 	xas_destroy(&sp->xas);
 	xa_release(&sp->hg->split_charges,
@@ -558,6 +579,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	ClearPageHead(&folio->page);
 	INIT_LIST_HEAD(&folio->lru);
 	xas_unlock_irq(&xas);
+	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio) || folio_ref_count(folio),
+			      folio);
 
 	/* Into the slots that the prepare reserved: allocates nothing. */
 	WARN_ON_ONCE(xa_is_err(xa_store(&hg->split_charges,
@@ -591,6 +614,11 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	u64 start = ktime_get_ns(), rcu_done;
 	int i;
 
+	for (i = 0; i < nr; i++) {
+		hugetlb_gmem_assert_split_locked(hg, sp[i].folio);
+		VM_WARN_ON_ONCE_FOLIO(!folio_test_hugetlb(sp[i].folio) ||
+				      folio_mapped(sp[i].folio), sp[i].folio);
+	}
 	/* Before the folios are frozen: see hugetlb_vmemmap_restore_commit(). */
 	for (i = 0; i < nr; i++) {
 		if (folio_test_hugetlb_vmemmap_optimized(sp[i].folio)) {
@@ -701,6 +729,8 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 
 	gmem_prep_compound(head, order, BIT(PG_uptodate) | BIT(PG_dirty));
 	folio = page_folio(head);
+	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != order ||
+			      folio_ref_count(folio), folio);
 
 	spin_lock_irq(&hugetlb_lock);
 	__folio_set_hugetlb(folio);
@@ -775,6 +805,7 @@ int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 	int err;
 
 	lockdep_assert_held_write(&mapping->invalidate_lock);
+	VM_WARN_ON_ONCE(!IS_ALIGNED(index, pages_per_huge_page(hg->h)));
 	err = hugetlb_gmem_check_pieces(hg, mapping, index, err_index);
 	if (err)
 		return err;
@@ -791,6 +822,10 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_prepare);
 void hugetlb_gmem_merge_abort(struct hugetlb_gmem *hg,
 			      struct hugetlb_gmem_merge *mg)
 {
+	struct address_space *mapping = container_of(mg->xas.xa,
+						     struct address_space, i_pages);
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
 	xas_destroy(&mg->xas);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
@@ -835,6 +870,7 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 	struct folio **folios;
 	int i, n = 0;
 
+	lockdep_assert_held_write(&mapping->invalidate_lock);
 	folios = kvmalloc_array(nr, sizeof(*folios), GFP_KERNEL);
 	if (!folios)
 		return;
@@ -1195,6 +1231,7 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_truncate);
  */
 void hugetlb_gmem_evict(struct hugetlb_gmem *hg, struct address_space *mapping)
 {
+	lockdep_assert_held_write(&mapping->invalidate_lock);
 	__hugetlb_gmem_truncate(hg, mapping, 0,
 				hg->nr_huge_pages * pages_per_huge_page(hg->h),
 				true);

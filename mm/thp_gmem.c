@@ -205,6 +205,7 @@ struct folio *thp_gmem_get_folio(struct address_space *mapping, pgoff_t index,
 	gfp_t gfp = mapping_gfp_mask(mapping);
 	struct folio *folio;
 
+	lockdep_assert_held(&mapping->invalidate_lock);
 	folio = filemap_lock_folio(mapping, index);
 	if (!IS_ERR(folio))
 		return folio;
@@ -244,6 +245,9 @@ int thp_gmem_split_prepare(struct folio *folio, struct thp_gmem_split *sp)
 {
 	long expected = folio_nr_pages(folio) + 1;
 
+	lockdep_assert_held_write(&folio->mapping->invalidate_lock);
+	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
+			      folio_mapped(folio), folio);
 	/* A new folio's LRU batch holds one too: drain, once. */
 	if (folio_ref_count(folio) != expected) {
 		lru_add_drain_all();
@@ -261,6 +265,7 @@ EXPORT_SYMBOL_GPL(thp_gmem_split_prepare);
  */
 void thp_gmem_split_abort(struct thp_gmem_split *sp)
 {
+	lockdep_assert_held_write(&sp->folio->mapping->invalidate_lock);
 	split_file_folio_abort(&sp->xas);
 }
 EXPORT_SYMBOL_GPL(thp_gmem_split_abort);
@@ -274,7 +279,9 @@ EXPORT_SYMBOL_GPL(thp_gmem_split_abort);
  */
 void thp_gmem_split_commit(struct thp_gmem_split *sp)
 {
+	lockdep_assert_held_write(&sp->folio->mapping->invalidate_lock);
 	split_file_folio_commit(sp->folio, &sp->xas);
+	VM_WARN_ON_ONCE_FOLIO(folio_test_large(sp->folio), sp->folio);
 	atomic_long_inc(&thp_gmem_stats.splits);
 }
 EXPORT_SYMBOL_GPL(thp_gmem_split_commit);
@@ -304,6 +311,8 @@ int thp_gmem_merge_prepare(struct address_space *mapping, pgoff_t index,
 	int err = 0;
 	long i;
 
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	VM_WARN_ON_ONCE(!IS_ALIGNED(index, HPAGE_PMD_NR));
 	if (mem_alloc_profiling_enabled())
 		return -ENOENT;
 retry:
@@ -395,6 +404,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	struct page *head = xa_load(&mapping->i_pages, index);
 	struct folio *folio;
 
+	lockdep_assert_held_write(&mapping->invalidate_lock);
 	if (!memory_failure_trylock())
 		return;
 	if (!gmem_freeze_pages(head, HPAGE_PMD_NR)) {
@@ -417,6 +427,8 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	thp_gmem_merge_memcg(head);
 	gmem_prep_compound(head, HPAGE_PMD_ORDER, ~0UL);
 	folio = page_folio(head);
+	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
+			      folio_ref_count(folio), folio);
 	folio_set_large_rmappable(folio);
 	lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
 

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef __KVM_GUEST_MEMFD_H__
+#define __KVM_GUEST_MEMFD_H__
+
+#include <linux/fs.h>
+#include <linux/mm_types.h>
+#include <linux/types.h>
+
+struct kvm_gmem_huge;
+
+/*
+ * The pages a guest_memfd file is made of: 4K pages, HugeTLB pages or THPs.
+ * guest_memfd.c owns the order of the steps (above all, that nothing fails
+ * after kvm_gmem_invalidate_begin()); a backing implements the steps, in
+ * virt/kvm/guest_memfd_huge.c, on what mm exports for it.
+ *
+ * "IL" below is the mapping's invalidate_lock: "W" held for write, "R" held
+ * at least for read.
+ */
+struct kvm_gmem_huge_ops {
+	/* Before the inode exists: take the file's pages (HugeTLB: reserve). */
+	int (*init)(struct kvm_gmem_huge *gh, unsigned int page_shift,
+		    loff_t size);
+	/* After evict, or when creating the file failed.  Optional. */
+	void (*destroy)(struct kvm_gmem_huge *gh);
+	/* Once the mapping exists, before any folio.  Optional. */
+	void (*init_mapping)(struct kvm_gmem_huge *gh,
+			     struct address_space *mapping);
+	/*
+	 * R.  A locked folio holding @index that is in no page cache yet, or
+	 * the one a racing caller added; ERR_PTR on failure.  @split: the
+	 * huge range is not wholly private, so the new folio must be 4K.
+	 */
+	struct folio *(*get_folio)(struct kvm_gmem_huge *gh,
+				   struct address_space *mapping,
+				   pgoff_t index, bool split);
+	/* W.  Free [start, end) of the file; zero what stays of a page. */
+	void (*punch)(struct kvm_gmem_huge *gh, struct address_space *mapping,
+		      pgoff_t start, pgoff_t end);
+	/* W.  The file is released: free every page.  Optional. */
+	void (*evict)(struct kvm_gmem_huge *gh, struct address_space *mapping);
+	/* The largest order KVM may map @folio with.  Optional: its order. */
+	int (*max_order)(struct folio *folio);
+
+	/*
+	 * Conversions of huge pages, all W.  A conversion to shared splits
+	 * every huge folio in its range (shared pages are 4K folios); one to
+	 * private merges every huge range that becomes wholly private.  Each
+	 * huge page's work is one slot of split_size or merge_size bytes.
+	 *
+	 * prepare: before the point of no return; allocates what commit
+	 *	needs.  0: the slot is filled; 1: nothing to do for this page
+	 *	(merge: not split, or poisoned); < 0: the conversion fails
+	 *	(-EAGAIN: *err_index is a page someone holds).  A split slot
+	 *	takes over the caller's reference to @folio; on failure the
+	 *	caller keeps it.
+	 * commit: after the point of no return; allocates nothing, cannot
+	 *	fail.  Split leaves the reference on the first 4K folio and
+	 *	drops it.
+	 * abort: undoes prepare.  Optional where prepare changes nothing.
+	 * finish: after the no-fail window, best effort (HVO).  Optional.
+	 */
+	size_t split_size, merge_size;
+	int (*split_prepare)(struct kvm_gmem_huge *gh, struct folio *folio,
+			     void *slot);
+	void (*split_commit)(struct kvm_gmem_huge *gh, void *slots, int nr);
+	void (*split_abort)(struct kvm_gmem_huge *gh, void *slots, int nr);
+	int (*merge_prepare)(struct kvm_gmem_huge *gh,
+			     struct address_space *mapping, pgoff_t index,
+			     void *slot, pgoff_t *err_index);
+	void (*merge_commit)(struct kvm_gmem_huge *gh,
+			     struct address_space *mapping, void *slots, int nr);
+	void (*merge_abort)(struct kvm_gmem_huge *gh, void *slots, int nr);
+	void (*merge_finish)(struct kvm_gmem_huge *gh,
+			     struct address_space *mapping, void *slots, int nr);
+};
+
+/* A file's backing, in its struct kvm_gmem_inode. */
+struct kvm_gmem_huge {
+	const struct kvm_gmem_huge_ops *ops;
+	/* Of a huge page; 0 for 4K pages. */
+	unsigned int order;
+	/* The backing's own (HugeTLB: struct hugetlb_gmem). */
+	void *priv;
+};
+
+/* One conversion's splits or merges, between prepare and finish. */
+struct kvm_gmem_huge_work {
+	bool to_private;
+	int nr;
+	void *slots;
+};
+
+int kvm_gmem_huge_init(struct kvm_gmem_huge *gh, u64 flags,
+		       unsigned int page_shift, loff_t size);
+unsigned long kvm_gmem_huge_page_sizes(u64 flags);
+bool kvm_gmem_page_hwpoison(struct page *page);
+
+int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
+			  struct address_space *mapping,
+			  struct kvm_gmem_huge_work *w, pgoff_t start,
+			  pgoff_t end, pgoff_t first, pgoff_t last,
+			  pgoff_t *err_index);
+void kvm_gmem_huge_commit(struct kvm_gmem_huge *gh,
+			  struct address_space *mapping,
+			  struct kvm_gmem_huge_work *w);
+void kvm_gmem_huge_finish(struct kvm_gmem_huge *gh,
+			  struct address_space *mapping,
+			  struct kvm_gmem_huge_work *w);
+
+#endif /* __KVM_GUEST_MEMFD_H__ */

@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The pages of guest_memfd files: 4K pages, HugeTLB pages and THPs, each
+ * behind one table of steps (struct kvm_gmem_huge_ops), and the splits and
+ * merges a conversion makes of huge pages.  guest_memfd.c decides when each
+ * step runs; mm/hugetlb_gmem.c and mm/thp_gmem.c do the work.
+ */
+#include <linux/hugetlb_gmem.h>
+#include <linux/lockdep.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+#include <linux/thp_gmem.h>
+#include <uapi/linux/kvm.h>
+
+#include "guest_memfd.h"
+
+/* --- 4K pages: the page cache's own folios ---------------------------- */
+
+static int kvm_gmem_4k_init(struct kvm_gmem_huge *gh, unsigned int page_shift,
+			    loff_t size)
+{
+	return 0;
+}
+
+static struct folio *kvm_gmem_4k_get_folio(struct kvm_gmem_huge *gh,
+					   struct address_space *mapping,
+					   pgoff_t index, bool split)
+{
+	return filemap_grab_folio(mapping, index);
+}
+
+static void kvm_gmem_4k_punch(struct kvm_gmem_huge *gh,
+			      struct address_space *mapping,
+			      pgoff_t start, pgoff_t end)
+{
+	truncate_inode_pages_range(mapping, (loff_t)start << PAGE_SHIFT,
+				   ((loff_t)end << PAGE_SHIFT) - 1);
+}
+
+static const struct kvm_gmem_huge_ops kvm_gmem_4k_ops = {
+	.init		= kvm_gmem_4k_init,
+	.get_folio	= kvm_gmem_4k_get_folio,
+	.punch		= kvm_gmem_4k_punch,
+};
+
+/* --- HugeTLB pages, from the pools ------------------------------------ */
+
+#ifdef CONFIG_HUGETLB_GMEM
+static int kvm_gmem_hugetlb_init(struct kvm_gmem_huge *gh,
+				 unsigned int page_shift, loff_t size)
+{
+	/* The whole file now, so that no fault finds the pool empty. */
+	struct hugetlb_gmem *hg = hugetlb_gmem_reserve(page_shift, size);
+
+	if (IS_ERR(hg))
+		return PTR_ERR(hg);
+	gh->priv = hg;
+	gh->order = hugetlb_gmem_order(hg);
+	return 0;
+}
+
+static void kvm_gmem_hugetlb_destroy(struct kvm_gmem_huge *gh)
+{
+	hugetlb_gmem_unreserve(gh->priv);
+}
+
+static struct folio *kvm_gmem_hugetlb_get_folio(struct kvm_gmem_huge *gh,
+						struct address_space *mapping,
+						pgoff_t index, bool split)
+{
+	return hugetlb_gmem_get_folio(gh->priv, mapping, index, split);
+}
+
+static void kvm_gmem_hugetlb_punch(struct kvm_gmem_huge *gh,
+				   struct address_space *mapping,
+				   pgoff_t start, pgoff_t end)
+{
+	hugetlb_gmem_truncate(gh->priv, mapping, start, end);
+}
+
+static void kvm_gmem_hugetlb_evict(struct kvm_gmem_huge *gh,
+				   struct address_space *mapping)
+{
+	hugetlb_gmem_evict(gh->priv, mapping);
+}
+
+static int kvm_gmem_hugetlb_split_prepare(struct kvm_gmem_huge *gh,
+					  struct folio *folio, void *slot)
+{
+	return hugetlb_gmem_split_prepare(gh->priv, folio, 1, slot);
+}
+
+/* One commit for all: the vmemmap of all of them is restored at once. */
+static void kvm_gmem_hugetlb_split_commit(struct kvm_gmem_huge *gh,
+					  void *slots, int nr)
+{
+	struct hugetlb_gmem_split *sp = slots;
+	int i;
+
+	hugetlb_gmem_split_commit(gh->priv, sp, nr);
+	for (i = 0; i < nr; i++)
+		folio_put(sp[i].folio);
+}
+
+static void kvm_gmem_hugetlb_split_abort(struct kvm_gmem_huge *gh,
+					 void *slots, int nr)
+{
+	struct hugetlb_gmem_split *sp = slots;
+	int i;
+
+	for (i = 0; i < nr; i++) {
+		hugetlb_gmem_split_abort(&sp[i]);
+		folio_put(sp[i].folio);
+	}
+}
+
+static int kvm_gmem_hugetlb_merge_prepare(struct kvm_gmem_huge *gh,
+					  struct address_space *mapping,
+					  pgoff_t index, void *slot,
+					  pgoff_t *err_index)
+{
+	int r = hugetlb_gmem_merge_prepare(gh->priv, mapping, index, slot,
+					   err_index);
+
+	/* Not split, or poisoned: stays as it is. */
+	return r == -ENOENT || r == -EHWPOISON ? 1 : r;
+}
+
+static void kvm_gmem_hugetlb_merge_commit(struct kvm_gmem_huge *gh,
+					  struct address_space *mapping,
+					  void *slots, int nr)
+{
+	struct hugetlb_gmem_merge *mg = slots;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		hugetlb_gmem_merge_commit(gh->priv, mapping, &mg[i]);
+}
+
+static void kvm_gmem_hugetlb_merge_abort(struct kvm_gmem_huge *gh,
+					 void *slots, int nr)
+{
+	struct hugetlb_gmem_merge *mg = slots;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		hugetlb_gmem_merge_abort(gh->priv, &mg[i]);
+}
+
+/* HVO again, for all of them at once. */
+static void kvm_gmem_hugetlb_merge_finish(struct kvm_gmem_huge *gh,
+					  struct address_space *mapping,
+					  void *slots, int nr)
+{
+	hugetlb_gmem_merge_finish(gh->priv, mapping, slots, nr);
+}
+
+static const struct kvm_gmem_huge_ops kvm_gmem_hugetlb_ops = {
+	.init		= kvm_gmem_hugetlb_init,
+	.destroy	= kvm_gmem_hugetlb_destroy,
+	.get_folio	= kvm_gmem_hugetlb_get_folio,
+	.punch		= kvm_gmem_hugetlb_punch,
+	.evict		= kvm_gmem_hugetlb_evict,
+	.split_size	= sizeof(struct hugetlb_gmem_split),
+	.split_prepare	= kvm_gmem_hugetlb_split_prepare,
+	.split_commit	= kvm_gmem_hugetlb_split_commit,
+	.split_abort	= kvm_gmem_hugetlb_split_abort,
+	.merge_size	= sizeof(struct hugetlb_gmem_merge),
+	.merge_prepare	= kvm_gmem_hugetlb_merge_prepare,
+	.merge_commit	= kvm_gmem_hugetlb_merge_commit,
+	.merge_abort	= kvm_gmem_hugetlb_merge_abort,
+	.merge_finish	= kvm_gmem_hugetlb_merge_finish,
+};
+#endif /* CONFIG_HUGETLB_GMEM */
+
+/* --- THP: 2M folios from the page allocator, where it has them -------- */
+
+#ifdef CONFIG_THP_GMEM
+static int kvm_gmem_thp_init(struct kvm_gmem_huge *gh, unsigned int page_shift,
+			     loff_t size)
+{
+	gh->order = PMD_SHIFT - PAGE_SHIFT;
+	return 0;
+}
+
+static void kvm_gmem_thp_init_mapping(struct kvm_gmem_huge *gh,
+				      struct address_space *mapping)
+{
+	thp_gmem_init_mapping(mapping);
+}
+
+static struct folio *kvm_gmem_thp_get_folio(struct kvm_gmem_huge *gh,
+					    struct address_space *mapping,
+					    pgoff_t index, bool split)
+{
+	struct folio *folio = thp_gmem_get_folio(mapping, index, split);
+
+	/* No 2M page for this range: 4K pages. */
+	return folio ?: filemap_grab_folio(mapping, index);
+}
+
+/*
+ * Zero the part of [*start, *end) that the large folio holding @index
+ * covers, if it covers more than that, and shrink the range past it.
+ */
+static void kvm_gmem_thp_zero_part(struct address_space *mapping,
+				   pgoff_t index, pgoff_t *start, pgoff_t *end)
+{
+	struct folio *folio = filemap_lock_folio(mapping, index);
+	pgoff_t first, last;
+
+	if (IS_ERR(folio))
+		return;
+	first = max(folio->index, *start);
+	last = min(folio_next_index(folio), *end);
+	if (folio_test_large(folio) &&
+	    (folio->index < *start || folio_next_index(folio) > *end)) {
+		folio_zero_range(folio, (first - folio->index) << PAGE_SHIFT,
+				 (last - first) << PAGE_SHIFT);
+		if (first == *start)
+			*start = last;
+		else
+			*end = first;
+	}
+	folio_unlock(folio);
+	folio_put(folio);
+}
+
+/*
+ * A THP the range covers in part keeps its memory, that part zeroed, as a
+ * HugeTLB page does: the page cache would split it, and drop it whole, data
+ * and all, when it cannot.
+ */
+static void kvm_gmem_thp_punch(struct kvm_gmem_huge *gh,
+			       struct address_space *mapping,
+			       pgoff_t start, pgoff_t end)
+{
+	kvm_gmem_thp_zero_part(mapping, start, &start, &end);
+	if (start < end)
+		kvm_gmem_thp_zero_part(mapping, end - 1, &start, &end);
+	if (start < end)
+		kvm_gmem_4k_punch(gh, mapping, start, end);
+}
+
+/*
+ * A THP whose split memory failure could not do keeps its poisoned 4K
+ * page: no huge mapping may cover it.
+ */
+static int kvm_gmem_thp_max_order(struct folio *folio)
+{
+	if (folio_test_large(folio) && folio_test_has_hwpoisoned(folio))
+		return 0;
+	return folio_order(folio);
+}
+
+static int kvm_gmem_thp_split_prepare(struct kvm_gmem_huge *gh,
+				      struct folio *folio, void *slot)
+{
+	return thp_gmem_split_prepare(folio, slot);
+}
+
+static void kvm_gmem_thp_split_commit(struct kvm_gmem_huge *gh, void *slots,
+				      int nr)
+{
+	struct thp_gmem_split *sp = slots;
+	int i;
+
+	for (i = 0; i < nr; i++) {
+		thp_gmem_split_commit(&sp[i]);
+		folio_put(sp[i].folio);
+	}
+}
+
+static void kvm_gmem_thp_split_abort(struct kvm_gmem_huge *gh, void *slots,
+				     int nr)
+{
+	struct thp_gmem_split *sp = slots;
+	int i;
+
+	for (i = 0; i < nr; i++) {
+		thp_gmem_split_abort(&sp[i]);
+		folio_put(sp[i].folio);
+	}
+}
+
+/* The slot is the first 4K index of the range. */
+static int kvm_gmem_thp_merge_prepare(struct kvm_gmem_huge *gh,
+				      struct address_space *mapping,
+				      pgoff_t index, void *slot,
+				      pgoff_t *err_index)
+{
+	int r = thp_gmem_merge_prepare(mapping, index, err_index);
+
+	if (r == -ENOENT)
+		return 1;
+	if (!r)
+		*(pgoff_t *)slot = index;
+	return r;
+}
+
+static void kvm_gmem_thp_merge_commit(struct kvm_gmem_huge *gh,
+				      struct address_space *mapping,
+				      void *slots, int nr)
+{
+	pgoff_t *index = slots;
+	int i;
+
+	for (i = 0; i < nr; i++)
+		thp_gmem_merge_commit(mapping, index[i]);
+}
+
+static const struct kvm_gmem_huge_ops kvm_gmem_thp_ops = {
+	.init		= kvm_gmem_thp_init,
+	.init_mapping	= kvm_gmem_thp_init_mapping,
+	.get_folio	= kvm_gmem_thp_get_folio,
+	.punch		= kvm_gmem_thp_punch,
+	.max_order	= kvm_gmem_thp_max_order,
+	.split_size	= sizeof(struct thp_gmem_split),
+	.split_prepare	= kvm_gmem_thp_split_prepare,
+	.split_commit	= kvm_gmem_thp_split_commit,
+	.split_abort	= kvm_gmem_thp_split_abort,
+	.merge_size	= sizeof(pgoff_t),
+	.merge_prepare	= kvm_gmem_thp_merge_prepare,
+	.merge_commit	= kvm_gmem_thp_merge_commit,
+};
+#endif /* CONFIG_THP_GMEM */
+
+/* The page sizes of the backing that @flags ask for (bit N: 2^N bytes). */
+unsigned long kvm_gmem_huge_page_sizes(u64 flags)
+{
+	if (flags & GUEST_MEMFD_FLAG_HUGETLB)
+		return hugetlb_gmem_page_sizes();
+	return thp_gmem_page_sizes();
+}
+
+/*
+ * Choose a new file's backing, and take its pages.  The caller checked
+ * @flags and @page_shift against what kvm_gmem_huge_page_sizes() offers
+ * (HugeTLB's own init checks its size).
+ */
+int kvm_gmem_huge_init(struct kvm_gmem_huge *gh, u64 flags,
+		       unsigned int page_shift, loff_t size)
+{
+	gh->ops = &kvm_gmem_4k_ops;
+#ifdef CONFIG_HUGETLB_GMEM
+	if (flags & GUEST_MEMFD_FLAG_HUGETLB)
+		gh->ops = &kvm_gmem_hugetlb_ops;
+#endif
+#ifdef CONFIG_THP_GMEM
+	if (!(flags & GUEST_MEMFD_FLAG_HUGETLB) && page_shift)
+		gh->ops = &kvm_gmem_thp_ops;
+#endif
+	return gh->ops->init(gh, page_shift, size);
+}
+
+/* Whether a memory error hit @page, whatever folio holds it. */
+bool kvm_gmem_page_hwpoison(struct page *page)
+{
+	return gmem_page_hwpoison(page);
+}
+
+static void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
+				struct kvm_gmem_huge_work *w)
+{
+	const struct kvm_gmem_huge_ops *ops = gh->ops;
+
+	if (w->to_private && ops->merge_abort)
+		ops->merge_abort(gh, w->slots, w->nr);
+	else if (!w->to_private)
+		ops->split_abort(gh, w->slots, w->nr);
+	kvfree(w->slots);
+	w->slots = NULL;
+	w->nr = 0;
+}
+
+/* A huge folio to split, with a reference; NULL if there is none. */
+static struct folio *kvm_gmem_huge_folio(struct kvm_gmem_huge *gh,
+					 struct address_space *mapping,
+					 pgoff_t index)
+{
+	struct folio *folio = filemap_get_folio(mapping, index);
+
+	if (IS_ERR(folio))
+		return NULL;
+	/* Split already: its first page is a 4K folio. */
+	if (!folio_test_large(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != gh->order ||
+			      folio->index != index, folio);
+	return folio;
+}
+
+/*
+ * Before the point of no return: prepare the huge pages that converting
+ * [start, end) splits (to shared: shared pages are 4K folios) or merges (to
+ * private: each huge page that becomes wholly private).  [first, last] is
+ * the run of equal state the range becomes part of.  On failure nothing is
+ * left prepared; on -EAGAIN, *err_index is a page someone else holds.
+ */
+int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
+			  struct address_space *mapping,
+			  struct kvm_gmem_huge_work *w, pgoff_t start,
+			  pgoff_t end, pgoff_t first, pgoff_t last,
+			  pgoff_t *err_index)
+{
+	const struct kvm_gmem_huge_ops *ops = gh->ops;
+	pgoff_t nr = 1UL << gh->order;
+	pgoff_t index, from = round_down(start, nr), to = end;
+	size_t size;
+	int r;
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+
+	if (!gh->order)
+		return 0;
+	/* Merged only when all of it is private: inside [first, last]. */
+	if (w->to_private) {
+		from = max(from, round_up(first, nr));
+		to = round_down(last + 1, nr) >= nr ?
+		     min(to, round_down(last + 1, nr) - nr + 1) : 0;
+	}
+	if (from >= to)
+		return 0;
+
+	size = w->to_private ? ops->merge_size : ops->split_size;
+	w->slots = kvcalloc(DIV_ROUND_UP(to - from, nr), size, GFP_KERNEL);
+	if (!w->slots)
+		return -ENOMEM;
+
+	for (index = from; index < to; index += nr) {
+		void *slot = w->slots + w->nr * size;
+		struct folio *folio;
+
+		if (w->to_private) {
+			r = ops->merge_prepare(gh, mapping, index, slot,
+					       err_index);
+		} else {
+			folio = kvm_gmem_huge_folio(gh, mapping, index);
+			if (!folio)
+				continue;
+			r = ops->split_prepare(gh, folio, slot);
+			if (r < 0) {
+				folio_put(folio);
+				*err_index = max(index, start);
+			}
+		}
+		if (r < 0) {
+			kvm_gmem_huge_abort(gh, w);
+			return r;
+		}
+		if (!r)
+			w->nr++;
+	}
+	return 0;
+}
+
+/* After the point of no return: cannot fail, allocates nothing. */
+void kvm_gmem_huge_commit(struct kvm_gmem_huge *gh,
+			  struct address_space *mapping,
+			  struct kvm_gmem_huge_work *w)
+{
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+
+	if (!w->nr)
+		return;
+	if (w->to_private)
+		gh->ops->merge_commit(gh, mapping, w->slots, w->nr);
+	else
+		gh->ops->split_commit(gh, w->slots, w->nr);
+}
+
+/* After the no-fail window: best effort (HVO on merged pages). */
+void kvm_gmem_huge_finish(struct kvm_gmem_huge *gh,
+			  struct address_space *mapping,
+			  struct kvm_gmem_huge_work *w)
+{
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+
+	if (w->nr && w->to_private && gh->ops->merge_finish)
+		gh->ops->merge_finish(gh, mapping, w->slots, w->nr);
+	kvfree(w->slots);
+}
