@@ -410,12 +410,10 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
 static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
 					     struct folio *folio)
 {
-	struct address_space *mapping = folio->mapping;
-
-	lockdep_assert(lockdep_is_held_type(&mapping->invalidate_lock, 0) ||
-		       (lockdep_is_held(&mapping->invalidate_lock) &&
+	lockdep_assert(lockdep_is_held_type(&folio->mapping->invalidate_lock, 0) ||
+		       (lockdep_is_held(&folio->mapping->invalidate_lock) &&
 			lockdep_is_held(&hugetlb_fault_mutex_table[
-				hugetlb_fault_mutex_hash(mapping,
+				hugetlb_fault_mutex_hash(folio->mapping,
 					folio->index >> huge_page_order(hg->h))])));
 }
 
