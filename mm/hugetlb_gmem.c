@@ -410,11 +410,15 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
 static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
 					     struct folio *folio)
 {
-	lockdep_assert(lockdep_is_held_type(&folio->mapping->invalidate_lock, 0) ||
-		       (lockdep_is_held(&folio->mapping->invalidate_lock) &&
-			lockdep_is_held(&hugetlb_fault_mutex_table[
-				hugetlb_fault_mutex_hash(folio->mapping,
-					folio->index >> huge_page_order(hg->h))])));
+#ifdef CONFIG_LOCKDEP
+	struct address_space *mapping = folio->mapping;
+	u32 hash = hugetlb_fault_mutex_hash(mapping, folio->index >>
+						     huge_page_order(hg->h));
+
+	lockdep_assert(lockdep_is_held_type(&mapping->invalidate_lock, 0) ||
+		       (lockdep_is_held(&mapping->invalidate_lock) &&
+			lockdep_is_held(&hugetlb_fault_mutex_table[hash])));
+#endif
 }
 
 /**
