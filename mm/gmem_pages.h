@@ -50,6 +50,7 @@ static inline bool gmem_freeze_pages(struct page *head, long nr)
 {
 	unsigned long tries = 0;
 
+	memory_failure_assert_held();
 	for (;;) {
 		bool poisoned = false;
 		long i;

@@ -157,6 +157,7 @@ bool hugetlb_gmem_page_is_piece(struct page *page)
 	unsigned long pfn = page_to_pfn(page);
 	struct hstate *h;
 
+	memory_failure_assert_held();
 	for_each_hstate(h) {
 		if (xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
 			    pfn >> huge_page_order(h)))
