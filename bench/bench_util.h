@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers the bench/ programs share. Each program sets bench_prog to its
- * name, for its error messages.
+ * Helpers the bench/ programs and gmem_vmm share. Each program defines
+ * bench_prog, its name for its error messages, once: extern, so that a
+ * program of several files has one name for all of them.
  */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *bench_prog;
+extern const char *bench_prog;
 
 static inline void die(const char *fmt, ...)
 {

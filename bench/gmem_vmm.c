@@ -65,6 +65,8 @@
 
 #include "bench_util.h"
 
+const char *bench_prog = "gmem_vmm";
+
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB	(21 << MAP_HUGE_SHIFT)
 #define MAP_HUGE_1GB	(30 << MAP_HUGE_SHIFT)
@@ -1236,7 +1238,6 @@ int main(int argc, char *argv[])
 	int opt, vcpu, mmap_size, tsc_khz;
 	size_t i;
 
-	bench_prog = "gmem_vmm";
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	while ((opt = getopt(argc, argv, "k:i:m:s:a:r:t:x:qch")) != -1) {
 		switch (opt) {
