@@ -17,7 +17,18 @@
 
 extern const char *bench_prog;
 
-static inline void die(const char *fmt, ...)
+/* The kernel's names for these attributes: userspace has no compiler.h. */
+#ifndef __noreturn
+#define __noreturn	__attribute__((__noreturn__))
+#endif
+#ifndef __printf
+#define __printf(a, b)	__attribute__((__format__(printf, a, b)))
+#endif
+#ifndef __maybe_unused
+#define __maybe_unused	__attribute__((__unused__))
+#endif
+
+static inline __noreturn __printf(1, 2) void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -30,7 +41,7 @@ static inline void die(const char *fmt, ...)
 	exit(1);
 }
 
-static inline void die_errno(const char *what)
+static inline __noreturn void die_errno(const char *what)
 {
 	die("%s: %s", what, strerror(errno));
 }

@@ -20,13 +20,13 @@
 #endif
 
 const struct backing backings[] = {
-	{ "gmem-4k", true,  12, "guest_memfd, 4K pages" },
-	{ "gmem-2m", true,  21, "guest_memfd, HugeTLB 2M pages" },
-	{ "gmem-1g", true,  30, "guest_memfd, HugeTLB 1G pages" },
+	{ "gmem-4k", true,  12, "guest_memfd, 4K pages", false },
+	{ "gmem-2m", true,  21, "guest_memfd, HugeTLB 2M pages", false },
+	{ "gmem-1g", true,  30, "guest_memfd, HugeTLB 1G pages", false },
 	{ "gmem-thp", true, 21, "guest_memfd, transparent huge pages (2M)", true },
-	{ "anon",    false, 12, "anonymous memory, 4K pages" },
-	{ "anon-2m", false, 21, "anonymous memory, HugeTLB 2M pages" },
-	{ "anon-1g", false, 30, "anonymous memory, HugeTLB 1G pages" },
+	{ "anon",    false, 12, "anonymous memory, 4K pages", false },
+	{ "anon-2m", false, 21, "anonymous memory, HugeTLB 2M pages", false },
+	{ "anon-1g", false, 30, "anonymous memory, HugeTLB 1G pages", false },
 };
 
 const size_t nr_backings = ARRAY_SIZE(backings);

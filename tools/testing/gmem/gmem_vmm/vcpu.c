@@ -170,14 +170,14 @@ static struct kvm_run *alarm_run;
  * The alarm may come while the vCPU thread is out of KVM_RUN (handling a
  * port write): immediate_exit makes the next KVM_RUN return EINTR at once.
  */
-static void on_alarm(int sig)
+static void on_alarm(int sig __maybe_unused)
 {
 	timed_out = 1;
 	alarm_run->immediate_exit = 1;
 }
 
 /* SIGUSR1 only makes KVM_RUN return, with EINTR. */
-static void on_kick(int sig)
+static void on_kick(int sig __maybe_unused)
 {
 }
 
