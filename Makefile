@@ -143,7 +143,12 @@ ifneq ($(GUEST_BZIMAGE),$(BZIMAGE))
 	@$(MAKE) --no-print-directory -f $(REPO)/Makefile KASAN= kernel
 endif
 
-# Benchmarks: static programs against the series' uAPI headers.
+# Benchmarks: static programs against the series' uAPI headers, one a
+# bench/*.c; and beside them gmem_vmm, which the tests run too, from all
+# the files of its folder.  It is rebuilt when any of them is newer, or
+# the folder itself (a file added or removed); one gcc call, as ccache
+# does not cache a compile of several sources.
+VMMDIR := $(H)/gmem_vmm
 bench-programs: headers
 	@mkdir -p $(BENCHBIN)
 	@for f in $(REPO)/bench/*.c; do \
@@ -152,6 +157,14 @@ bench-programs: headers
 			[ $$b -nt $(HEADERS)/linux/kvm.h ] && continue; \
 		echo "  CC      $$b"; \
 		ccache gcc -static -O2 -Wall -Werror -pthread -I$(HEADERS) -o $$b $$f || exit 1; \
+	done
+	@b=$(BENCHBIN)/gmem_vmm; \
+	for f in $(VMMDIR) $(VMMDIR)/*.[ch] $(REPO)/bench/bench_util.h $(HEADERS)/linux/kvm.h; do \
+		[ $$b -nt $$f ] && continue; \
+		echo "  CC      $$b"; \
+		gcc -static -O2 -Wall -Werror -pthread -I$(HEADERS) -I$(REPO)/bench \
+			-o $$b $(VMMDIR)/*.c || exit 1; \
+		break; \
 	done
 
 # The benchmarks' kernel: the test kernel's options without the debug ones.

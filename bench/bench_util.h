@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Helpers the bench/ programs share. Each program sets bench_prog to its
- * name, for its error messages.
+ * Helpers the bench/ programs and gmem_vmm share. Each program defines
+ * bench_prog, its name for its error messages, once: extern, so that a
+ * program of several files has one name for all of them.
  */
 #ifndef BENCH_UTIL_H
 #define BENCH_UTIL_H
@@ -14,9 +15,20 @@
 #include <string.h>
 #include <time.h>
 
-static const char *bench_prog;
+extern const char *bench_prog;
 
-static inline void die(const char *fmt, ...)
+/* The kernel's names for these attributes: userspace has no compiler.h. */
+#ifndef __noreturn
+#define __noreturn	__attribute__((__noreturn__))
+#endif
+#ifndef __printf
+#define __printf(a, b)	__attribute__((__format__(printf, a, b)))
+#endif
+#ifndef __maybe_unused
+#define __maybe_unused	__attribute__((__unused__))
+#endif
+
+static inline __noreturn __printf(1, 2) void die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -29,7 +41,7 @@ static inline void die(const char *fmt, ...)
 	exit(1);
 }
 
-static inline void die_errno(const char *what)
+static inline __noreturn void die_errno(const char *what)
 {
 	die("%s: %s", what, strerror(errno));
 }

@@ -49,6 +49,8 @@
 
 #include "bench_util.h"
 
+const char *bench_prog = "gmem_convert_bench";
+
 #define GPA		0x100000000ULL
 #define PAGE		4096ULL
 #define MAX_REPS	256
@@ -336,7 +338,6 @@ int main(int argc, char *argv[])
 	const struct backing *b;
 	int kvm, i;
 
-	bench_prog = "gmem_convert_bench";
 	kvm = open("/dev/kvm", O_RDWR);
 	if (kvm < 0)
 		die_errno("/dev/kvm");

@@ -11,7 +11,8 @@ hdr=$(realpath "$2")
 out=$(realpath -m "$3")
 shift 3
 st=$src/tools/testing/selftests
-bench=$(dirname "$(realpath "$0")")/../../../bench
+here=$(dirname "$(realpath "$0")")
+bench=$here/../../../bench
 
 kvm_targets=()
 mm_targets=()
@@ -22,7 +23,7 @@ for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$@" | sort -u); do
 		kvm_targets+=("$out/kvm/x86_64/$name")
 	elif [ -f "$st/mm/$name.c" ]; then
 		mm_targets+=("$out/mm/$name")
-	elif [ -f "$bench/$name.c" ]; then
+	elif [ -f "$bench/$name.c" ] || [ -f "$here/$name/main.c" ]; then
 		continue	# built by the Makefile's bench-programs
 	else
 		echo "build-selftests: no selftest source for '$name'" >&2

@@ -56,6 +56,7 @@ while read -r p _; do
 done < "$repo/patches/series"
 
 for f in $(cd "$repo" && find mm virt arch include tools/testing/selftests bench \
+		tools/testing/gmem/gmem_vmm \
 		-type f \( -name '*.[ch]' -o -name Kconfig -o -name Makefile \) 2>/dev/null | sort); do
 	check "$f" --no-tree -f "$repo/$f"
 done

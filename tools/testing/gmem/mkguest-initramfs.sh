@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Build the initramfs of the guest that gmem_vmm boots: static busybox and
-# bench/guest/init; with --fio, also fio and the shared libraries it links.
+# gmem_vmm/guest/init; with --fio, also fio and the shared libraries it links.
 #
 # usage: mkguest-initramfs.sh [--fio] OUT.cpio
 set -euo pipefail
@@ -12,14 +12,14 @@ if [ "${1:-}" = --fio ]; then
 	shift
 fi
 out=$(realpath -m "$1")
-repo=$(dirname "$(dirname "$(dirname "$(dirname "$(realpath "$0")")")")")
+here=$(dirname "$(realpath "$0")")
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,usr/bin,dev,proc,sys,tmp}
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
-cp "$repo/bench/guest/init" "$root/init"
+cp "$here/gmem_vmm/guest/init" "$root/init"
 
 if [ -n "$fio" ]; then
 	cp /usr/bin/fio "$root/usr/bin/fio"

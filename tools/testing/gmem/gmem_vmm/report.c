@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What a run measured and what it says of it: the host's huge page and
+ * vmemmap counters, KVM's stage-2 page counts, the report, its "csv," lines
+ * (bench/report.sh and bench/plot.sh read them: keep their fields as they
+ * are), and the -c checks that make a run a test.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+
+#include "gmem_vmm.h"
+
+/* Splits and merges of both kinds of huge page: a VM uses one. */
+void read_counters(struct counters *c)
+{
+	static const char * const stats[] = {
+		"/sys/kernel/debug/hugetlb_gmem/stats",
+		"/sys/kernel/debug/thp_gmem/stats",
+	};
+	char name[64];
+	long long v;
+	size_t i;
+	FILE *f;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < ARRAY_SIZE(stats); i++) {
+		f = fopen(stats[i], "r");
+		if (!f)
+			continue;
+		while (fscanf(f, "%63s %lld", name, &v) == 2) {
+			if (!strcmp(name, "splits"))
+				c->splits += v;
+			else if (!strcmp(name, "merges"))
+				c->merges += v;
+			else if (!strcmp(name, "vmemmap_restores"))
+				c->restores = v;
+			else if (!strcmp(name, "vmemmap_optimizes"))
+				c->optimizes = v;
+		}
+		fclose(f);
+	}
+	f = fopen("/proc/vmstat", "r");
+	if (f) {
+		while (fscanf(f, "%63s %lld", name, &v) == 2)
+			if (!strcmp(name, "nr_memmap_pages") ||
+			    !strcmp(name, "nr_memmap_boot_pages"))
+				c->memmap_pages += v;
+		fclose(f);
+	}
+}
+
+/* KVM's binary statistics of the VM: pages_4k, pages_2m, pages_1g. */
+void read_vm_stats(int vm_fd, uint64_t pages[3])
+{
+	static const char * const names[3] = { "pages_4k", "pages_2m", "pages_1g" };
+	struct kvm_stats_header hdr;
+	struct kvm_stats_desc *desc;
+	size_t desc_size;
+	uint32_t i;
+	int fd, j;
+
+	memset(pages, 0, 3 * sizeof(pages[0]));
+	fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+	if (fd < 0)
+		die_errno("KVM_GET_STATS_FD");
+	if (pread(fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
+		die_errno("reading the VM's stats header");
+	desc_size = sizeof(*desc) + hdr.name_size;
+	desc = malloc(desc_size * hdr.num_desc);
+	if (!desc || pread(fd, desc, desc_size * hdr.num_desc, hdr.desc_offset) !=
+		     (ssize_t)(desc_size * hdr.num_desc))
+		die_errno("reading the VM's stats descriptors");
+	for (i = 0; i < hdr.num_desc; i++) {
+		struct kvm_stats_desc *d = (void *)((char *)desc + i * desc_size);
+
+		for (j = 0; j < 3; j++)
+			if (!strcmp(d->name, names[j]) &&
+			    pread(fd, &pages[j], sizeof(pages[j]),
+				  hdr.data_offset + d->offset) != sizeof(pages[j]))
+				die_errno("reading the VM's stats");
+	}
+	free(desc);
+	close(fd);
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+/* Medians; a "csv,running," line: backing,kind,n,to_shared_ns,to_private_ns. */
+static void report_round_trips(const char *backing, const char *kind,
+			       struct round_trips *rt)
+{
+	uint64_t shared, private;
+
+	if (!rt->n)
+		return;
+	shared = median(rt->to_shared, rt->n);
+	private = median(rt->to_private, rt->n);
+	printf("#     %-8s %3d of them, medians: to shared %.3f ms, to private %.3f ms\n",
+	       kind, rt->n, shared / 1e6, private / 1e6);
+	printf("csv,running,%s,%s,%d,%llu,%llu\n", backing, kind, rt->n,
+	       (unsigned long long)shared, (unsigned long long)private);
+}
+
+/*
+ * The host's struct pages for the guest's RAM: 64 bytes per 4K page,
+ * except huge pages whose vmemmap is optimized (HVO), which keep one
+ * vmemmap page.  Split pages that are not merged again keep theirs.
+ * In KiB; *hvo_off_kib is what it would be without HVO.
+ */
+static long long vmemmap_kib(const struct vm *vm, const struct samples *s,
+			     long long *hvo_off_kib)
+{
+	uint64_t huge = vm->ram >> vm->b->page_shift;
+	uint64_t per_page = ((1ULL << vm->b->page_shift) / PAGE) * 64;
+	long long restored;
+	int hvo = 0;
+	FILE *f;
+
+	*hvo_off_kib = (vm->ram / PAGE) * 64 / 1024;
+	if (vm->b->page_shift == 12 || vm->b->thp ||
+	    access("/proc/sys/vm/hugetlb_optimize_vmemmap", R_OK) != 0)
+		return *hvo_off_kib;
+	f = fopen("/proc/sys/vm/hugetlb_optimize_vmemmap", "r");
+	if (f) {
+		if (fscanf(f, "%d", &hvo) != 1)
+			hvo = 0;
+		fclose(f);
+	}
+	if (!hvo)
+		return *hvo_off_kib;
+	restored = (s->c3.restores - s->c0.restores) -
+		   (s->c3.optimizes - s->c0.optimizes);
+	if (restored < 0)
+		restored = 0;
+	return ((huge - restored) * PAGE + restored * per_page) / 1024;
+}
+
+/*
+ * After the guest's console: the report, then its "csv," lines.  The
+ * medians sort @cv's round trips in place.
+ */
+void print_report(const struct vm *vm, const struct machine *m,
+		  struct converter *cv, const struct samples *s)
+{
+	const struct counters *c0 = &s->c0, *c1 = &s->c1, *c2 = &s->c2, *c3 = &s->c3;
+	const uint64_t *pages = s->pages;
+	long long vmemmap, hvo_off;
+	size_t i;
+
+	vmemmap = vmemmap_kib(vm, s, &hvo_off);
+	fflush(stdout);
+	printf("\n# gmem_vmm report: %s (%s), %llu MiB, 1 vCPU, %s VM\n", vm->b->name,
+	       vm->b->what, (unsigned long long)(vm->ram / MIB),
+	       vm->b->gmem ? "KVM_X86_SW_PROTECTED_VM" : "KVM_X86_DEFAULT_VM");
+	printf("#   first userspace line   %10.3f s after start (loading took %.3f s)\n",
+	       (m->userspace_ns - m->start_ns) / 1e9, (s->t_loaded - m->start_ns) / 1e9);
+	if (vm->b->gmem)
+		printf("#   converting             %10.3f ms in %llu conversions (%d ranges to shared, then back to private)\n",
+		       vm->convert_ns / 1e6, (unsigned long long)vm->conversions, vm->nr_ranges);
+	if (cv->want) {
+		printf("#   converting while running %d of %d round trips of a random 4K page; %lld splits, %lld merges\n",
+		       cv->done, cv->want, c3->splits - c2->splits, c3->merges - c2->merges);
+		report_round_trips(vm->b->name, "split", &cv->split);
+		report_round_trips(vm->b->name, "no_split", &cv->no_split);
+	}
+	printf("#   huge pages             splits %lld, merges %lld, vmemmap restores %lld, optimizes %lld\n",
+	       c3->splits - c0->splits, c3->merges - c0->merges,
+	       c3->restores - c0->restores, c3->optimizes - c0->optimizes);
+	printf("#   stage-2 at the end     pages_4k %llu, pages_2m %llu, pages_1g %llu\n",
+	       (unsigned long long)pages[0], (unsigned long long)pages[1],
+	       (unsigned long long)pages[2]);
+	printf("#   vmemmap for guest RAM  %lld KiB (%lld KiB without HVO); host nr_memmap pages %+lld while loaded, %+lld at the end\n",
+	       vmemmap, hvo_off, c1->memmap_pages - c0->memmap_pages,
+	       c3->memmap_pages - c0->memmap_pages);
+	for (i = 0; i < (size_t)m->nr_results; i++) {
+		printf("#   guest                  %s\n", m->results[i]);
+		printf("csv,guest,%s,%s,%llu,%llu,%llu\n", vm->b->name, m->results[i],
+		       (unsigned long long)pages[0], (unsigned long long)pages[1],
+		       (unsigned long long)pages[2]);
+	}
+	printf("csv,boot,%s,%llu,%llu,%llu,%llu,%llu,%lld,%lld,%llu,%llu,%llu,%lld\n",
+	       vm->b->name, (unsigned long long)(vm->ram / MIB),
+	       (unsigned long long)(m->userspace_ns - m->start_ns),
+	       (unsigned long long)(s->t_loaded - m->start_ns),
+	       (unsigned long long)vm->convert_ns, (unsigned long long)vm->conversions,
+	       c3->splits - c0->splits, c3->merges - c0->merges,
+	       (unsigned long long)pages[0], (unsigned long long)pages[1],
+	       (unsigned long long)pages[2], vmemmap);
+}
+
+/* Rounds the guest's gmem_guest.verify reported ("verify,<rounds>"), or 0. */
+static int verify_rounds(const struct machine *m)
+{
+	int i, rounds;
+
+	for (i = 0; i < m->nr_results; i++)
+		if (sscanf(m->results[i], "verify,%d", &rounds) == 1)
+			return rounds;
+	return 0;
+}
+
+/* -c: what a boot on this backing must have done; 1 if it did not. */
+static int check_report(const struct vm *vm, const struct counters *before,
+			const struct counters *after, const uint64_t pages[3])
+{
+	unsigned int level = vm->b->page_shift == 30 ? 2 : vm->b->page_shift == 21;
+	int bad = 0;
+
+	/* A THP range written first by the host comes as 4K pages: no split. */
+	if (vm->b->gmem && level &&
+	    ((!vm->b->thp && after->splits == before->splits) ||
+	     after->merges == before->merges)) {
+		fprintf(stderr, "%s: check: loading did not split and merge a huge page\n",
+			bench_prog);
+		bad = 1;
+	}
+	if (level && !pages[level]) {
+		fprintf(stderr, "%s: check: no %s stage-2 mapping at the end\n", bench_prog,
+			level == 2 ? "1G" : "2M");
+		bad = 1;
+	}
+	return bad;
+}
+
+/* -c: what a run on this backing must have done; 1 if it did not. */
+int check_run(const struct vm *vm, const struct machine *m,
+	      const struct converter *cv, const struct samples *s)
+{
+	const struct counters *c2 = &s->c2, *c3 = &s->c3;
+
+	if (cv->done < cv->want) {
+		fprintf(stderr, "%s: check: the guest powered off after %d of %d round trips\n",
+			bench_prog, cv->done, cv->want);
+		return 1;
+	}
+	/* The guest's check must have run during and after the round trips. */
+	if (cv->want && verify_rounds(m) < 2) {
+		fprintf(stderr, "%s: check: the guest's data check ran %d rounds, fewer than 2\n",
+			bench_prog, verify_rounds(m));
+		return 1;
+	}
+	/* Each split while the guest ran must have been merged again. */
+	if (cv->want && vm->b->page_shift != 12 &&
+	    (c3->splits == c2->splits || c3->merges - c2->merges != c3->splits - c2->splits)) {
+		fprintf(stderr, "%s: check: %lld splits and %lld merges while the guest ran\n",
+			bench_prog, c3->splits - c2->splits, c3->merges - c2->merges);
+		return 1;
+	}
+	return check_report(vm, &s->c0, &s->c3, s->pages);
+}
