@@ -96,7 +96,8 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
  * Whether @page, of a guest_memfd folio, is poisoned: writing to it would
  * machine-check.  A hugetlb folio lists its poisoned pages, and its first
  * page's mark is the folio's; the other pages may carry marks of their own
- * (a merge keeps them).  May sleep.
+ * (a merge keeps them).  May sleep, and takes the lock that holds memory
+ * failure off: never call it with that held.
  */
 static inline bool gmem_page_hwpoison(struct page *page)
 {

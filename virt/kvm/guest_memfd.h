@@ -18,7 +18,10 @@ struct kvm_gmem_huge;
  * at least for read.
  */
 struct kvm_gmem_huge_ops {
-	/* Before the inode exists: take the file's pages (HugeTLB: reserve). */
+	/*
+	 * Before the inode exists: take the file's pages (HugeTLB: reserve)
+	 * and set the order.  Optional.
+	 */
 	int (*init)(struct kvm_gmem_huge *gh, unsigned int page_shift,
 		    loff_t size);
 	/* After evict, or when creating the file failed.  Optional. */
@@ -27,9 +30,9 @@ struct kvm_gmem_huge_ops {
 	void (*init_mapping)(struct kvm_gmem_huge *gh,
 			     struct address_space *mapping);
 	/*
-	 * R.  A locked folio holding @index that is in no page cache yet, or
-	 * the one a racing caller added; ERR_PTR on failure.  @split: the
-	 * huge range is not wholly private, so the new folio must be 4K.
+	 * R.  The folio holding @index, locked, allocated if absent; ERR_PTR
+	 * on failure.  @split: the huge range is not wholly private, so a
+	 * new folio must be 4K.
 	 */
 	struct folio *(*get_folio)(struct kvm_gmem_huge *gh,
 				   struct address_space *mapping,
@@ -40,7 +43,13 @@ struct kvm_gmem_huge_ops {
 	/* W.  The file is released: free every page.  Optional. */
 	void (*evict)(struct kvm_gmem_huge *gh, struct address_space *mapping);
 	/* The largest order KVM may map @folio with.  Optional: its order. */
-	int (*max_order)(struct folio *folio);
+	int (*max_order)(struct kvm_gmem_huge *gh, struct folio *folio);
+	/*
+	 * get_folio(@split) adds a huge folio to the page cache and splits it
+	 * there, so a lookup meanwhile can find it in a range that is not
+	 * wholly private.
+	 */
+	bool splits_in_cache;
 
 	/*
 	 * Conversions of huge pages, all W.  A conversion to shared splits
@@ -49,15 +58,17 @@ struct kvm_gmem_huge_ops {
 	 * huge page's work is one slot of split_size or merge_size bytes.
 	 *
 	 * prepare: before the point of no return; allocates what commit
-	 *	needs.  0: the slot is filled; 1: nothing to do for this page
-	 *	(merge: not split, or poisoned); < 0: the conversion fails
-	 *	(-EAGAIN: *err_index is a page someone holds).  A split slot
-	 *	takes over the caller's reference to @folio; on failure the
-	 *	caller keeps it.
+	 *	needs.  0: the slot is filled; < 0: the conversion fails
+	 *	(-EAGAIN: someone holds a page, at *err_index for a merge),
+	 *	except that a merge's -ENOENT (not split) and -EHWPOISON (a
+	 *	poisoned piece) leave the page as it is.  A split slot takes
+	 *	over the caller's reference to @folio; on failure the caller
+	 *	keeps it.
 	 * commit: after the point of no return; allocates nothing, cannot
 	 *	fail.  Split leaves the reference on the first 4K folio and
 	 *	drops it.
-	 * abort: undoes prepare.  Optional where prepare changes nothing.
+	 * abort: undoes prepare.  Optional where prepare leaves nothing to
+	 *	free.
 	 * finish: after the no-fail window, best effort (HVO).  Optional.
 	 */
 	size_t split_size, merge_size;

@@ -17,12 +17,6 @@
 
 /* --- 4K pages: the page cache's own folios ---------------------------- */
 
-static int kvm_gmem_4k_init(struct kvm_gmem_huge *gh, unsigned int page_shift,
-			    loff_t size)
-{
-	return 0;
-}
-
 static struct folio *kvm_gmem_4k_get_folio(struct kvm_gmem_huge *gh,
 					   struct address_space *mapping,
 					   pgoff_t index, bool split)
@@ -39,7 +33,6 @@ static void kvm_gmem_4k_punch(struct kvm_gmem_huge *gh,
 }
 
 static const struct kvm_gmem_huge_ops kvm_gmem_4k_ops = {
-	.init		= kvm_gmem_4k_init,
 	.get_folio	= kvm_gmem_4k_get_folio,
 	.punch		= kvm_gmem_4k_punch,
 };
@@ -65,6 +58,10 @@ static void kvm_gmem_hugetlb_destroy(struct kvm_gmem_huge *gh)
 	hugetlb_gmem_unreserve(gh->priv);
 }
 
+/*
+ * With @split, the new huge page goes into the page cache whole and is
+ * split there, under the range's fault mutex (hugetlb_gmem_get_folio()).
+ */
 static struct folio *kvm_gmem_hugetlb_get_folio(struct kvm_gmem_huge *gh,
 						struct address_space *mapping,
 						pgoff_t index, bool split)
@@ -120,11 +117,8 @@ static int kvm_gmem_hugetlb_merge_prepare(struct kvm_gmem_huge *gh,
 					  pgoff_t index, void *slot,
 					  pgoff_t *err_index)
 {
-	int r = hugetlb_gmem_merge_prepare(gh->priv, mapping, index, slot,
-					   err_index);
-
-	/* Not split, or poisoned: stays as it is. */
-	return r == -ENOENT || r == -EHWPOISON ? 1 : r;
+	return hugetlb_gmem_merge_prepare(gh->priv, mapping, index, slot,
+					  err_index);
 }
 
 static void kvm_gmem_hugetlb_merge_commit(struct kvm_gmem_huge *gh,
@@ -162,6 +156,7 @@ static const struct kvm_gmem_huge_ops kvm_gmem_hugetlb_ops = {
 	.get_folio	= kvm_gmem_hugetlb_get_folio,
 	.punch		= kvm_gmem_hugetlb_punch,
 	.evict		= kvm_gmem_hugetlb_evict,
+	.splits_in_cache = true,
 	.split_size	= sizeof(struct hugetlb_gmem_split),
 	.split_prepare	= kvm_gmem_hugetlb_split_prepare,
 	.split_commit	= kvm_gmem_hugetlb_split_commit,
@@ -180,6 +175,8 @@ static const struct kvm_gmem_huge_ops kvm_gmem_hugetlb_ops = {
 static int kvm_gmem_thp_init(struct kvm_gmem_huge *gh, unsigned int page_shift,
 			     loff_t size)
 {
+	if (page_shift != PMD_SHIFT)
+		return -EINVAL;
 	gh->order = PMD_SHIFT - PAGE_SHIFT;
 	return 0;
 }
@@ -247,7 +244,8 @@ static void kvm_gmem_thp_punch(struct kvm_gmem_huge *gh,
  * A THP whose split memory failure could not do keeps its poisoned 4K
  * page: no huge mapping may cover it.
  */
-static int kvm_gmem_thp_max_order(struct folio *folio)
+static int kvm_gmem_thp_max_order(struct kvm_gmem_huge *gh,
+				  struct folio *folio)
 {
 	if (folio_test_large(folio) && folio_test_has_hwpoisoned(folio))
 		return 0;
@@ -292,8 +290,6 @@ static int kvm_gmem_thp_merge_prepare(struct kvm_gmem_huge *gh,
 {
 	int r = thp_gmem_merge_prepare(mapping, index, err_index);
 
-	if (r == -ENOENT)
-		return 1;
 	if (!r)
 		*(pgoff_t *)slot = index;
 	return r;
@@ -351,7 +347,7 @@ int kvm_gmem_huge_init(struct kvm_gmem_huge *gh, u64 flags,
 	if (!(flags & GUEST_MEMFD_FLAG_HUGETLB) && page_shift)
 		gh->ops = &kvm_gmem_thp_ops;
 #endif
-	return gh->ops->init(gh, page_shift, size);
+	return gh->ops->init ? gh->ops->init(gh, page_shift, size) : 0;
 }
 
 /* Whether a memory error hit @page, whatever folio holds it. */
@@ -437,22 +433,25 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 		if (w->to_private) {
 			r = ops->merge_prepare(gh, mapping, index, slot,
 					       err_index);
+			/* Not split, or poisoned: stays as it is. */
+			if (r == -ENOENT || r == -EHWPOISON)
+				continue;
 		} else {
 			folio = kvm_gmem_huge_folio(gh, mapping, index);
 			if (!folio)
 				continue;
 			r = ops->split_prepare(gh, folio, slot);
-			if (r < 0) {
+			if (r) {
 				folio_put(folio);
-				*err_index = max(index, start);
+				if (r == -EAGAIN)
+					*err_index = max(index, start);
 			}
 		}
-		if (r < 0) {
+		if (r) {
 			kvm_gmem_huge_abort(gh, w);
 			return r;
 		}
-		if (!r)
-			w->nr++;
+		w->nr++;
 	}
 	return 0;
 }
