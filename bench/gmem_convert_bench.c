@@ -19,7 +19,8 @@
  * are instruction counts (1 ns per instruction), not wall-clock time.
  *
  * On HugeTLB pages, "hvo_*" lines give the cost of undoing and redoing HVO
- * alone, from hugetlb_gmem's kernel-side timers (debugfs): the mean per huge
+ * alone, from hugetlb_gmem's tracepoints (begin and end events of each
+ * step, in a trace instance of the benchmark's own): the mean per huge
  * page of allocating its vmemmap pages before the point of no return
  * (hvo_restore_prepare), the RCU grace period a restore waits for
  * (hvo_restore_rcu), remapping the vmemmap after it (hvo_restore_commit),
@@ -44,6 +45,8 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <linux/falloc.h>
 #include <linux/kvm.h>
 
@@ -118,33 +121,134 @@ static void report(const char *backing, uint64_t size, const char *what,
 	       (unsigned long long)s->samples[0]);
 }
 
-/* hugetlb_gmem's counters and kernel-side timers (debugfs). */
+/*
+ * The HVO work of hugetlb_gmem, from its tracepoints, in a trace instance of
+ * our own: the raw format gives each event's time in ns (trace_clock mono,
+ * comparable across CPUs), and its type, which the events' ids name.
+ */
+#define TRACING		"/sys/kernel/tracing"
+#define INSTANCE	TRACING "/instances/gmem_convert_bench"
+
+enum hvo_event {
+	RESTORE_PREPARE_BEGIN, RESTORE_PREPARE_END,
+	RESTORE_BEGIN, RESTORE_SYNCED, RESTORE_END,
+	OPTIMIZE_BEGIN, OPTIMIZE_END, NR_HVO_EVENTS
+};
+
+static const char * const hvo_event_names[NR_HVO_EVENTS] = {
+	"hugetlb_gmem_vmemmap_restore_prepare_begin",
+	"hugetlb_gmem_vmemmap_restore_prepare_end",
+	"hugetlb_gmem_vmemmap_restore_begin",
+	"hugetlb_gmem_vmemmap_restore_synced",
+	"hugetlb_gmem_vmemmap_restore_end",
+	"hugetlb_gmem_vmemmap_optimize_begin",
+	"hugetlb_gmem_vmemmap_optimize_end",
+};
+
+static int hvo_event_ids[NR_HVO_EVENTS];
+
+/* Time spent in each HVO step, and how many pages each step covered. */
 struct hvo_stats {
 	long long restores, optimizes, prepare_ns, rcu_ns, commit_ns, optimize_ns;
 };
 
-static void read_hvo_stats(struct hvo_stats *st)
+static void write_str(const char *path, const char *val)
 {
-	const struct { const char *name; long long *v; } fields[] = {
-		{ "vmemmap_restores", &st->restores },
-		{ "vmemmap_optimizes", &st->optimizes },
-		{ "vmemmap_restore_prepare_ns", &st->prepare_ns },
-		{ "vmemmap_restore_rcu_ns", &st->rcu_ns },
-		{ "vmemmap_restore_commit_ns", &st->commit_ns },
-		{ "vmemmap_optimize_ns", &st->optimize_ns },
-	};
-	FILE *f = fopen("/sys/kernel/debug/hugetlb_gmem/stats", "r");
-	char name[64];
-	long long v;
-	size_t i;
+	int fd = open(path, O_WRONLY | O_TRUNC);
 
-	memset(st, 0, sizeof(*st));
+	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		die_errno(path);
+	close(fd);
+}
+
+static long long read_vmstat(const char *key)
+{
+	FILE *f = fopen("/proc/vmstat", "r");
+	long long v, found = 0;
+	char name[64];
+
 	if (!f)
-		return;
+		die_errno("/proc/vmstat");
 	while (fscanf(f, "%63s %lld", name, &v) == 2)
-		for (i = 0; i < ARRAY_SIZE(fields); i++)
-			if (!strcmp(name, fields[i].name))
-				*fields[i].v = v;
+		if (!strcmp(name, key))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/* A trace instance with the HVO events, off until hvo_trace_start(). */
+static void hvo_trace_init(void)
+{
+	char path[256];
+	FILE *f;
+	int i, n;
+
+	if (access(TRACING "/instances", F_OK) &&
+	    mount("nodev", TRACING, "tracefs", 0, NULL))
+		die_errno("mount tracefs");
+	if (mkdir(INSTANCE, 0755) && errno != EEXIST)
+		die_errno("mkdir " INSTANCE);
+	write_str(INSTANCE "/tracing_on", "0");
+	write_str(INSTANCE "/trace_clock", "mono");
+	write_str(INSTANCE "/buffer_size_kb", "8192");
+	write_str(INSTANCE "/options/raw", "1");
+	for (i = 0; i < NR_HVO_EVENTS; i++) {
+		n = snprintf(path, sizeof(path), INSTANCE "/events/hugetlb_gmem/%s/id",
+			     hvo_event_names[i]);
+		f = fopen(path, "r");
+		if (!f || fscanf(f, "%d", &hvo_event_ids[i]) != 1)
+			die_errno(path);
+		fclose(f);
+		snprintf(path + n - 2, sizeof(path) - n + 2, "enable");
+		write_str(path, "1");
+	}
+}
+
+static void hvo_trace_exit(void)
+{
+	rmdir(INSTANCE);
+}
+
+static void hvo_trace_start(struct hvo_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->restores = -read_vmstat("hugetlb_gmem_vmemmap_restore");
+	st->optimizes = -read_vmstat("hugetlb_gmem_vmemmap_optimize");
+	write_str(INSTANCE "/trace", "");
+	write_str(INSTANCE "/tracing_on", "1");
+}
+
+/* Sums the time from each begin event to the next event of the step. */
+static void hvo_trace_stop(struct hvo_stats *st)
+{
+	unsigned long long ts, last[NR_HVO_EVENTS] = {};
+	char line[256];
+	int type, i;
+	FILE *f;
+
+	write_str(INSTANCE "/tracing_on", "0");
+	st->restores += read_vmstat("hugetlb_gmem_vmemmap_restore");
+	st->optimizes += read_vmstat("hugetlb_gmem_vmemmap_optimize");
+	f = fopen(INSTANCE "/trace", "r");
+	if (!f)
+		die_errno(INSTANCE "/trace");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*d %*d %llu type: %d", &ts, &type) != 2)
+			continue;
+		for (i = 0; i < NR_HVO_EVENTS && hvo_event_ids[i] != type; i++)
+			;
+		if (i == NR_HVO_EVENTS)
+			continue;
+		last[i] = ts;
+		if (i == RESTORE_PREPARE_END && last[RESTORE_PREPARE_BEGIN])
+			st->prepare_ns += ts - last[RESTORE_PREPARE_BEGIN];
+		else if (i == RESTORE_SYNCED && last[RESTORE_BEGIN])
+			st->rcu_ns += ts - last[RESTORE_BEGIN];
+		else if (i == RESTORE_END && last[RESTORE_SYNCED])
+			st->commit_ns += ts - last[RESTORE_SYNCED];
+		else if (i == OPTIMIZE_END && last[OPTIMIZE_BEGIN])
+			st->optimize_ns += ts - last[OPTIMIZE_BEGIN];
+	}
 	fclose(f);
 }
 
@@ -161,17 +265,14 @@ static void report_mean(const char *backing, uint64_t size, const char *what,
 	       what, n, mean, mean);
 }
 
-/* What undoing and redoing HVO alone cost between @a and @b. */
+/* What undoing and redoing HVO alone cost, per huge page. */
 static void report_hvo(const char *backing, uint64_t size,
-		       const struct hvo_stats *a, const struct hvo_stats *b)
+		       const struct hvo_stats *st)
 {
-	long long restores = b->restores - a->restores;
-
-	report_mean(backing, size, "hvo_restore_prepare", restores, b->prepare_ns - a->prepare_ns);
-	report_mean(backing, size, "hvo_restore_rcu", restores, b->rcu_ns - a->rcu_ns);
-	report_mean(backing, size, "hvo_restore_commit", restores, b->commit_ns - a->commit_ns);
-	report_mean(backing, size, "hvo_redo", b->optimizes - a->optimizes,
-		    b->optimize_ns - a->optimize_ns);
+	report_mean(backing, size, "hvo_restore_prepare", st->restores, st->prepare_ns);
+	report_mean(backing, size, "hvo_restore_rcu", st->restores, st->rcu_ns);
+	report_mean(backing, size, "hvo_restore_commit", st->restores, st->commit_ns);
+	report_mean(backing, size, "hvo_redo", st->optimizes, st->optimize_ns);
 }
 
 /* What the guest_memfd is made of: "2m" and "1g" are HugeTLB pages. */
@@ -260,7 +361,7 @@ static void bench_size(int kvm, uint64_t size, const struct backing *b)
 	uint64_t file_size = size < min_file ? min_file : size;
 	const char *backing = b->name;
 	struct stat_line populate = {}, to_private = {}, to_shared = {};
-	struct hvo_stats hvo_before, hvo_after;
+	struct hvo_stats hvo;
 	uint64_t t, offset;
 	struct vm_file f;
 	int i;
@@ -271,20 +372,22 @@ static void bench_size(int kvm, uint64_t size, const struct backing *b)
 		die_errno("fallocate");
 	populate.samples[populate.n++] = now_ns() - t;
 
-	read_hvo_stats(&hvo_before);
+	if (b->hugetlb)
+		hvo_trace_start(&hvo);
 	for (i = 0; i < reps; i++) {
 		offset = (i * 9 * size) % file_size;
 
 		round_trip(&f, offset, size, &to_shared, &to_private);
 	}
-	read_hvo_stats(&hvo_after);
+	if (b->hugetlb)
+		hvo_trace_stop(&hvo);
 
 	if (size == file_size)
 		report(backing, file_size, "populate", &populate);
 	report(backing, size, "to_shared", &to_shared);
 	report(backing, size, "to_private", &to_private);
 	if (b->hugetlb)
-		report_hvo(backing, size, &hvo_before, &hvo_after);
+		report_hvo(backing, size, &hvo);
 
 	close_file(&f, file_size);
 }
@@ -346,6 +449,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "gmem_convert_bench: no KVM_SET_MEMORY_ATTRIBUTES2\n");
 		return 1;
 	}
+	hvo_trace_init();
 
 	printf("%-8s %14s  %-19s %5s  %14s  %14s  %10s\n", "backing", "size",
 	       "what", "reps", "median_us", "min_us", "ns/4K");
@@ -365,5 +469,6 @@ int main(int argc, char *argv[])
 		bench_pattern(kvm, b, true, PAGE, b->huge_shift == 30 ? 8 : 64);
 		bench_pattern(kvm, b, false, 2ULL << 20, b->huge_shift == 30 ? 8 : 64);
 	}
+	hvo_trace_exit();
 	return 0;
 }

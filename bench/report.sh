@@ -148,7 +148,7 @@ END {
 		row(size(item["populate", r]), item["populate", r], "populate", "")
 
 	print "\n## HVO alone\n"
-	print "hugetlb_gmem'"'"'s kernel-side timers (debugfs `hugetlb_gmem/stats`), read"
+	print "hugetlb_gmem'"'"'s begin and end tracepoints of each step, traced"
 	print "around the rounds above; means per huge page. Undoing HVO before a split"
 	print "is in three steps: allocating the vmemmap pages, before the point of no"
 	print "return (prepare); the RCU grace period that lets speculative lookups of"

@@ -36,16 +36,13 @@
  * allocation and lookups with the mapping's invalidate_lock, as for any
  * guest_memfd.
  */
-#include <linux/debugfs.h>
 #include <linux/delay.h>
 #include <linux/hugetlb.h>
 #include <linux/hugetlb_cgroup.h>
 #include <linux/hugetlb_gmem.h>
 #include <linux/highmem.h>
-#include <linux/ktime.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
-#include <linux/seq_file.h>
 #include <linux/swap.h>
 #include <linux/slab.h>
 #include <linux/vmstat.h>
@@ -53,6 +50,9 @@
 #include "internal.h"
 #include "gmem_pages.h"
 #include "hugetlb_vmemmap.h"
+
+#define CREATE_TRACE_POINTS
+#include <trace/events/hugetlb_gmem.h>
 
 struct hugetlb_gmem {
 	struct hstate *h;
@@ -63,56 +63,6 @@ struct hugetlb_gmem {
 	/* Huge page number -> the hugetlb cgroup charge of a split page. */
 	struct xarray split_charges;
 };
-
-/*
- * For tests and benchmarks: /sys/kernel/debug/hugetlb_gmem/stats.  The _ns
- * totals time undoing and redoing HVO alone, which a conversion's own time
- * cannot tell apart from the rest of a split or merge.
- */
-static struct {
-	atomic_long_t splits, merges, vmemmap_restores, vmemmap_optimizes;
-	atomic_long_t dissolves, poisoned_splits, poisoned_merges_skipped;
-	atomic_long_t vmemmap_restore_prepare_ns, vmemmap_restore_rcu_ns;
-	atomic_long_t vmemmap_restore_commit_ns, vmemmap_optimize_ns;
-} hugetlb_gmem_stats;
-
-#define HUGETLB_GMEM_STAT(name) { #name, &hugetlb_gmem_stats.name }
-static const struct {
-	const char *name;
-	atomic_long_t *value;
-} hugetlb_gmem_stat_list[] = {
-	HUGETLB_GMEM_STAT(splits),
-	HUGETLB_GMEM_STAT(merges),
-	HUGETLB_GMEM_STAT(vmemmap_restores),
-	HUGETLB_GMEM_STAT(vmemmap_optimizes),
-	HUGETLB_GMEM_STAT(dissolves),
-	HUGETLB_GMEM_STAT(poisoned_splits),
-	HUGETLB_GMEM_STAT(poisoned_merges_skipped),
-	HUGETLB_GMEM_STAT(vmemmap_restore_prepare_ns),
-	HUGETLB_GMEM_STAT(vmemmap_restore_rcu_ns),
-	HUGETLB_GMEM_STAT(vmemmap_restore_commit_ns),
-	HUGETLB_GMEM_STAT(vmemmap_optimize_ns),
-};
-
-static int hugetlb_gmem_stats_show(struct seq_file *m, void *v)
-{
-	int i;
-
-	for (i = 0; i < ARRAY_SIZE(hugetlb_gmem_stat_list); i++)
-		seq_printf(m, "%s %ld\n", hugetlb_gmem_stat_list[i].name,
-			   atomic_long_read(hugetlb_gmem_stat_list[i].value));
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(hugetlb_gmem_stats);
-
-static int __init hugetlb_gmem_debugfs_init(void)
-{
-	struct dentry *dir = debugfs_create_dir("hugetlb_gmem", NULL);
-
-	debugfs_create_file("stats", 0444, dir, NULL, &hugetlb_gmem_stats_fops);
-	return 0;
-}
-late_initcall(hugetlb_gmem_debugfs_init);
 
 /*
  * The split huge pages of all files, per hstate, by their first pfn's
@@ -444,7 +394,6 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 			       int refs, struct hugetlb_gmem_split *sp)
 {
 	struct address_space *mapping = folio->mapping;
-	u64 start;
 	int err;
 
 	hugetlb_gmem_assert_split_locked(hg, folio);
@@ -482,10 +431,9 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 		return err;
 	}
 
-	start = ktime_get_ns();
+	trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
 	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
-	atomic_long_add(ktime_get_ns() - start,
-			&hugetlb_gmem_stats.vmemmap_restore_prepare_ns);
+	trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
 	if (err) {
 		/* The vmemmap pages are freed already, the list stale. */
 		INIT_LIST_HEAD(&sp->vmemmap_pages);
@@ -592,9 +540,10 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	WARN_ON_ONCE(xa_is_err(xa_store(hugetlb_gmem_split_xa(hg),
 					hugetlb_gmem_split_key(hg, &folio->page),
 					hg, GFP_NOWAIT)));
-	atomic_long_inc(&hugetlb_gmem_stats.splits);
+	count_vm_event(HUGETLB_GMEM_SPLIT);
 	if (poisoned)
-		atomic_long_inc(&hugetlb_gmem_stats.poisoned_splits);
+		count_vm_event(HUGETLB_GMEM_SPLIT_POISONED);
+	trace_hugetlb_gmem_split(folio_pfn(folio), index, huge_page_order(h));
 	/* The page cache's, and the caller's. */
 	folio_ref_unfreeze(folio, 1 + sp->refs);
 }
@@ -614,31 +563,28 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr)
 {
-	u64 start = ktime_get_ns(), rcu_done;
-	int i;
+	int i, restores = 0;
 
 	for (i = 0; i < nr; i++) {
 		hugetlb_gmem_assert_split_locked(hg, sp[i].folio);
 		VM_WARN_ON_ONCE_FOLIO(!folio_test_hugetlb(sp[i].folio) ||
 				      folio_mapped(sp[i].folio), sp[i].folio);
 	}
+	for (i = 0; i < nr; i++)
+		restores += folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
 	/* Before the folios are frozen: see hugetlb_vmemmap_restore_commit(). */
-	for (i = 0; i < nr; i++) {
-		if (folio_test_hugetlb_vmemmap_optimized(sp[i].folio)) {
-			synchronize_rcu();
-			break;
-		}
+	if (restores) {
+		trace_hugetlb_gmem_vmemmap_restore_begin(restores);
+		synchronize_rcu();
+		trace_hugetlb_gmem_vmemmap_restore_synced(restores);
 	}
-	rcu_done = ktime_get_ns();
-	for (i = 0; i < nr; i++) {
-		if (folio_test_hugetlb_vmemmap_optimized(sp[i].folio))
-			atomic_long_inc(&hugetlb_gmem_stats.vmemmap_restores);
+	for (i = 0; i < nr; i++)
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
+	if (restores) {
+		count_vm_events(HUGETLB_GMEM_VMEMMAP_RESTORE, restores);
+		trace_hugetlb_gmem_vmemmap_restore_end(restores);
 	}
-	atomic_long_add(rcu_done - start, &hugetlb_gmem_stats.vmemmap_restore_rcu_ns);
-	atomic_long_add(ktime_get_ns() - rcu_done,
-			&hugetlb_gmem_stats.vmemmap_restore_commit_ns);
 	for (i = 0; i < nr; i++)
 		hugetlb_gmem_split_one(hg, &sp[i]);
 }
@@ -719,7 +665,9 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(xas->xa, xas->xa_index);
 	if (!gmem_freeze_pages(head, nr)) {
-		atomic_long_inc(&hugetlb_gmem_stats.poisoned_merges_skipped);
+		count_vm_event(HUGETLB_GMEM_MERGE_POISONED);
+		trace_hugetlb_gmem_merge_poisoned(page_to_pfn(head),
+						  xas->xa_index, order);
 		goto out;
 	}
 	/* Lookups that find the frozen pages retry until they are a folio. */
@@ -748,7 +696,8 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	spin_unlock_irq(&hugetlb_lock);
 	kfree(charge);
 
-	atomic_long_inc(&hugetlb_gmem_stats.merges);
+	count_vm_event(HUGETLB_GMEM_MERGE);
+	trace_hugetlb_gmem_merge(folio_pfn(folio), xas->xa_index, order);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, nr);
 out:
@@ -773,16 +722,15 @@ static int hugetlb_gmem_merge_xas(struct hugetlb_gmem *hg,
 static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs)
 {
-	u64 start = ktime_get_ns();
-	int i;
+	int i, optimized = 0;
 
+	trace_hugetlb_gmem_vmemmap_optimize_begin(nr);
 	hugetlb_vmemmap_optimize_live_folios(hg->h, folios, nr,
 					     pages_per_huge_page(hg->h) + refs);
-	atomic_long_add(ktime_get_ns() - start,
-			&hugetlb_gmem_stats.vmemmap_optimize_ns);
 	for (i = 0; i < nr; i++)
-		if (folio_test_hugetlb_vmemmap_optimized(folios[i]))
-			atomic_long_inc(&hugetlb_gmem_stats.vmemmap_optimizes);
+		optimized += folio_test_hugetlb_vmemmap_optimized(folios[i]);
+	count_vm_events(HUGETLB_GMEM_VMEMMAP_OPTIMIZE, optimized);
+	trace_hugetlb_gmem_vmemmap_optimize_end(optimized);
 }
 
 /**
@@ -947,7 +895,9 @@ static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 		folio_set_hugetlb_temporary(folio);
 		folio_retire_hugetlb_hwpoison(folio);
 		spin_unlock_irq(&hugetlb_lock);
-		atomic_long_inc(&hugetlb_gmem_stats.dissolves);
+		count_vm_event(HUGETLB_GMEM_DISSOLVE);
+		trace_hugetlb_gmem_dissolve(folio_pfn(folio), folio->index,
+					    folio_order(folio));
 	}
 	folio_clear_dirty(folio);
 	folio_clear_uptodate(folio);
@@ -1084,7 +1034,9 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 	truncate_inode_pages_range(mapping, (loff_t)index << PAGE_SHIFT,
 				   ((loff_t)(index + nr) << PAGE_SHIFT) - 1);
 	hugetlb_gmem_sub_blocks(hg, mapping->host);
-	atomic_long_inc(&hugetlb_gmem_stats.dissolves);
+	count_vm_event(HUGETLB_GMEM_DISSOLVE);
+	trace_hugetlb_gmem_dissolve(page_to_pfn(head), index,
+				    huge_page_order(hg->h));
 }
 
 /*

@@ -12,8 +12,8 @@
  * go back to the page allocator when the file lets them go.
  *
  * Fallbacks count in the THP_FILE_FALLBACK event (thp_file_fallback in
- * /proc/vmstat, shared with other file systems) and in this file's own
- * counter, /sys/kernel/debug/thp_gmem/stats.
+ * /proc/vmstat, shared with other file systems) and in THP_GMEM_FALLBACK;
+ * allocations, splits and merges are thp_gmem_* events and tracepoints.
  *
  * Converting part of a 2M folio to shared splits it into 4K folios, and
  * converting all of it back to private merges them again in place, when
@@ -25,12 +25,10 @@
  * guest_memfd has no memory policy of its own in this kernel: the folios
  * follow the allocating task's policy.
  */
-#include <linux/debugfs.h>
 #include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
-#include <linux/seq_file.h>
 #include <linux/swap.h>
 #include <linux/thp_gmem.h>
 #include <linux/vmstat.h>
@@ -38,31 +36,8 @@
 #include "gmem_pages.h"
 #include "internal.h"
 
-static struct {
-	atomic_long_t allocs, fallbacks, splits, merges, poisoned_merges_skipped;
-} thp_gmem_stats;
-
-static int thp_gmem_stats_show(struct seq_file *m, void *v)
-{
-	seq_printf(m, "allocs %ld\n", atomic_long_read(&thp_gmem_stats.allocs));
-	seq_printf(m, "fallbacks %ld\n",
-		   atomic_long_read(&thp_gmem_stats.fallbacks));
-	seq_printf(m, "splits %ld\n", atomic_long_read(&thp_gmem_stats.splits));
-	seq_printf(m, "merges %ld\n", atomic_long_read(&thp_gmem_stats.merges));
-	seq_printf(m, "poisoned_merges_skipped %ld\n",
-		   atomic_long_read(&thp_gmem_stats.poisoned_merges_skipped));
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(thp_gmem_stats);
-
-static int __init thp_gmem_debugfs_init(void)
-{
-	struct dentry *dir = debugfs_create_dir("thp_gmem", NULL);
-
-	debugfs_create_file("stats", 0444, dir, NULL, &thp_gmem_stats_fops);
-	return 0;
-}
-late_initcall(thp_gmem_debugfs_init);
+#define CREATE_TRACE_POINTS
+#include <trace/events/thp_gmem.h>
 
 /**
  * thp_gmem_page_sizes - the huge page sizes guest_memfd can have as THPs
@@ -86,10 +61,11 @@ void thp_gmem_init_mapping(struct address_space *mapping)
 }
 EXPORT_SYMBOL_GPL(thp_gmem_init_mapping);
 
-static void thp_gmem_fallback(void)
+static void thp_gmem_fallback(pgoff_t index)
 {
 	count_vm_event(THP_FILE_FALLBACK);
-	atomic_long_inc(&thp_gmem_stats.fallbacks);
+	count_vm_event(THP_GMEM_FALLBACK);
+	trace_thp_gmem_fallback(index);
 }
 
 /*
@@ -108,7 +84,7 @@ static struct folio *thp_gmem_add_pieces(struct address_space *mapping,
 
 	page = alloc_pages(gfp | __GFP_NORETRY | __GFP_NOWARN, HPAGE_PMD_ORDER);
 	if (!page) {
-		thp_gmem_fallback();
+		thp_gmem_fallback(start);
 		return NULL;
 	}
 	split_page(page, HPAGE_PMD_ORDER);
@@ -132,8 +108,10 @@ static struct folio *thp_gmem_add_pieces(struct address_space *mapping,
 		folio_unlock(first);
 		folio_put(first);
 	}
-	if (first)
-		atomic_long_inc(&thp_gmem_stats.allocs);
+	if (first) {
+		count_vm_event(THP_GMEM_ALLOC);
+		trace_thp_gmem_alloc_pieces(page_to_pfn(page), start);
+	}
 	return folio;
 }
 
@@ -145,7 +123,7 @@ static struct folio *thp_gmem_add_folio(struct address_space *mapping,
 
 	folio = folio_alloc(gfp | __GFP_NORETRY | __GFP_NOWARN, HPAGE_PMD_ORDER);
 	if (!folio) {
-		thp_gmem_fallback();
+		thp_gmem_fallback(start);
 		return NULL;
 	}
 	/*
@@ -158,7 +136,8 @@ static struct folio *thp_gmem_add_folio(struct address_space *mapping,
 		return NULL;
 	}
 	count_vm_event(THP_FILE_ALLOC);
-	atomic_long_inc(&thp_gmem_stats.allocs);
+	count_vm_event(THP_GMEM_ALLOC);
+	trace_thp_gmem_alloc(folio_pfn(folio), start);
 	return folio;
 }
 
@@ -218,7 +197,7 @@ struct folio *thp_gmem_get_folio(struct address_space *mapping, pgoff_t index,
 	if (!filemap_range_has_page(mapping, (loff_t)start << PAGE_SHIFT,
 				    ((loff_t)(start + HPAGE_PMD_NR) << PAGE_SHIFT) - 1)) {
 		if (!hugepage_global_enabled()) {
-			thp_gmem_fallback();
+			thp_gmem_fallback(start);
 			return NULL;
 		}
 		folio = split ? thp_gmem_add_pieces(mapping, start, index, gfp) :
@@ -282,7 +261,8 @@ void thp_gmem_split_commit(struct thp_gmem_split *sp)
 	lockdep_assert_held_write(&sp->folio->mapping->invalidate_lock);
 	split_file_folio_commit(sp->folio, &sp->xas);
 	VM_WARN_ON_ONCE_FOLIO(folio_test_large(sp->folio), sp->folio);
-	atomic_long_inc(&thp_gmem_stats.splits);
+	count_vm_event(THP_GMEM_SPLIT);
+	trace_thp_gmem_split(folio_pfn(sp->folio), sp->folio->index);
 }
 EXPORT_SYMBOL_GPL(thp_gmem_split_commit);
 
@@ -408,7 +388,8 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	if (!memory_failure_trylock())
 		return;
 	if (!gmem_freeze_pages(head, HPAGE_PMD_NR)) {
-		atomic_long_inc(&thp_gmem_stats.poisoned_merges_skipped);
+		count_vm_event(THP_GMEM_MERGE_POISONED);
+		trace_thp_gmem_merge_poisoned(page_to_pfn(head), index);
 		goto out;
 	}
 	/*
@@ -432,7 +413,8 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	folio_set_large_rmappable(folio);
 	lruvec_stat_mod_folio(folio, NR_FILE_THPS, HPAGE_PMD_NR);
 
-	atomic_long_inc(&thp_gmem_stats.merges);
+	count_vm_event(THP_GMEM_MERGE);
+	trace_thp_gmem_merge(folio_pfn(folio), index);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, HPAGE_PMD_NR);
 out:

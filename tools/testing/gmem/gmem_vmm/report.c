@@ -6,6 +6,7 @@
  * are), and the -c checks that make a run a test.
  */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,25 @@
 
 #include "gmem_vmm.h"
 
-/* Splits and merges of both kinds of huge page: a VM uses one. */
+/*
+ * Splits and merges of both kinds of huge page (a VM uses one), HVO undone
+ * and redone, and the vmemmap's size: vm events and counters in
+ * /proc/vmstat.
+ */
 void read_counters(struct counters *c)
 {
-	static const char * const stats[] = {
-		"/sys/kernel/debug/hugetlb_gmem/stats",
-		"/sys/kernel/debug/thp_gmem/stats",
+	static const struct {
+		const char *name;
+		size_t offset;
+	} keys[] = {
+		{ "hugetlb_gmem_split", offsetof(struct counters, splits) },
+		{ "thp_gmem_split", offsetof(struct counters, splits) },
+		{ "hugetlb_gmem_merge", offsetof(struct counters, merges) },
+		{ "thp_gmem_merge", offsetof(struct counters, merges) },
+		{ "hugetlb_gmem_vmemmap_restore", offsetof(struct counters, restores) },
+		{ "hugetlb_gmem_vmemmap_optimize", offsetof(struct counters, optimizes) },
+		{ "nr_memmap_pages", offsetof(struct counters, memmap_pages) },
+		{ "nr_memmap_boot_pages", offsetof(struct counters, memmap_pages) },
 	};
 	char name[64];
 	long long v;
@@ -27,30 +41,14 @@ void read_counters(struct counters *c)
 	FILE *f;
 
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < ARRAY_SIZE(stats); i++) {
-		f = fopen(stats[i], "r");
-		if (!f)
-			continue;
-		while (fscanf(f, "%63s %lld", name, &v) == 2) {
-			if (!strcmp(name, "splits"))
-				c->splits += v;
-			else if (!strcmp(name, "merges"))
-				c->merges += v;
-			else if (!strcmp(name, "vmemmap_restores"))
-				c->restores = v;
-			else if (!strcmp(name, "vmemmap_optimizes"))
-				c->optimizes = v;
-		}
-		fclose(f);
-	}
 	f = fopen("/proc/vmstat", "r");
-	if (f) {
-		while (fscanf(f, "%63s %lld", name, &v) == 2)
-			if (!strcmp(name, "nr_memmap_pages") ||
-			    !strcmp(name, "nr_memmap_boot_pages"))
-				c->memmap_pages += v;
-		fclose(f);
-	}
+	if (!f)
+		return;
+	while (fscanf(f, "%63s %lld", name, &v) == 2)
+		for (i = 0; i < ARRAY_SIZE(keys); i++)
+			if (!strcmp(name, keys[i].name))
+				*(long long *)((char *)c + keys[i].offset) += v;
+	fclose(f);
 }
 
 /* KVM's binary statistics of the VM: pages_4k, pages_2m, pages_1g. */

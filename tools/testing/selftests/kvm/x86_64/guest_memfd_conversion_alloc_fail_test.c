@@ -376,20 +376,21 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 	TEST_ASSERT_EQ(times_left("fail_page_alloc"), page);
 }
 
-/* hugetlb_gmem's, or thp_gmem's, count of merges. */
+/* hugetlb_gmem's, or thp_gmem's, count of merges (vm events). */
 static uint64_t huge_merges(void)
 {
-	const char *path = thp ? DEBUGFS "/thp_gmem/stats" : DEBUGFS "/hugetlb_gmem/stats";
+	const char *name = thp ? "thp_gmem_merge" : "hugetlb_gmem_merge";
+	const char *path = "/proc/vmstat";
 	uint64_t val, found = -1ull;
 	FILE *f = fopen(path, "r");
 	char key[64];
 
 	TEST_ASSERT(f, "open %s", path);
 	while (fscanf(f, "%63s %lu", key, &val) == 2)
-		if (!strcmp(key, "merges"))
+		if (!strcmp(key, name))
 			found = val;
 	fclose(f);
-	TEST_ASSERT(found != -1ull, "no merges in %s", path);
+	TEST_ASSERT(found != -1ull, "no %s in %s", name, path);
 	return found;
 }
 

@@ -243,21 +243,21 @@ static void test_prefault_flips(struct kvm_vcpu *vcpu)
 	pr_info("KVM_PRE_FAULT_MEMORY on a page flipped %d times\n", i);
 }
 
-/* hugetlb_gmem's, or thp_gmem's, count of @name (splits, merges, ...). */
+/* hugetlb_gmem's, or thp_gmem's, vm event @name (split, merge, ...). */
 static uint64_t huge_stat(const char *name)
 {
-	const char *path = thp ? "/sys/kernel/debug/thp_gmem/stats" :
-				 "/sys/kernel/debug/hugetlb_gmem/stats";
+	const char *path = "/proc/vmstat";
 	uint64_t val, found = -1ull;
 	FILE *f = fopen(path, "r");
-	char key[64];
+	char key[64], want[64];
 
+	snprintf(want, sizeof(want), "%s_gmem_%s", thp ? "thp" : "hugetlb", name);
 	TEST_ASSERT(f, "open %s", path);
 	while (fscanf(f, "%63s %lu", key, &val) == 2)
-		if (!strcmp(key, name))
+		if (!strcmp(key, want))
 			found = val;
 	fclose(f);
-	TEST_ASSERT(found != -1ull, "no %s in %s", name, path);
+	TEST_ASSERT(found != -1ull, "no %s in %s", want, path);
 	return found;
 }
 
@@ -365,8 +365,8 @@ int main(int argc, char *argv[])
 	sync_global_to_guest(vm, nr_pages);
 
 	if (huge_shift) {
-		splits = huge_stat("splits");
-		merges = huge_stat("merges");
+		splits = huge_stat("split");
+		merges = huge_stat("merge");
 	}
 	for (i = 0; i < NR_HOST_THREADS; i++) {
 		hosts[i].id = i;
@@ -413,8 +413,8 @@ int main(int argc, char *argv[])
 	pr_info("%lu to private, %lu to shared, %lu EAGAIN\n",
 		conversions[1], conversions[0], eagain);
 	if (huge_shift) {
-		splits = huge_stat("splits") - splits;
-		merges = huge_stat("merges") - merges;
+		splits = huge_stat("split") - splits;
+		merges = huge_stat("merge") - merges;
 		pr_info("%lu huge page splits, %lu merges\n", splits, merges);
 		TEST_ASSERT(splits && merges, "the conversions split or merged nothing");
 	}

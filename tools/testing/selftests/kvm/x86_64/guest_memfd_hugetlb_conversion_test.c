@@ -8,8 +8,8 @@
  *    middle and end, and a range straddling two huge pages, each to shared
  *    and back.  At every step the data is checked through the host mapping
  *    (shared pages) and by the guest (all pages); the split, the merge and
- *    the vmemmap restore and re-optimization really happened (hugetlb_gmem's
- *    debugfs counters); the pool's counters do not move; KVM maps the huge
+ *    the vmemmap restore and re-optimization really happened (hugetlb_gmem_*
+ *    vm events in /proc/vmstat); the pool's counters do not move; KVM maps the huge
  *    page with a 2M stage-2 entry before the split and after the merge, and
  *    never while it is split;
  *  - a file created shared: the first fault allocates a huge page and
@@ -75,8 +75,6 @@
 #define GMEM_SLOT	10
 #define SEEDS_GPA	BIT_ULL(34)
 #define SEEDS_SLOT	11
-#define HUGETLB_STATS	"/sys/kernel/debug/hugetlb_gmem/stats"
-#define THP_STATS	"/sys/kernel/debug/thp_gmem/stats"
 #define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
 #define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_conversion_test"
@@ -187,7 +185,7 @@ struct stats {
 	uint64_t poisoned_splits, poisoned_merges_skipped;
 };
 
-/* hugetlb_gmem's debugfs counters, or thp_gmem's (those marked). */
+/* hugetlb_gmem's vm events in /proc/vmstat, or thp_gmem's (those marked). */
 static void read_stats(struct stats *s)
 {
 	const struct {
@@ -195,15 +193,16 @@ static void read_stats(struct stats *s)
 		uint64_t *val;
 		bool thp;
 	} fields[] = {
-		{ "splits", &s->splits, true },
-		{ "merges", &s->merges, true },
-		{ "vmemmap_restores", &s->vmemmap_restores },
-		{ "vmemmap_optimizes", &s->vmemmap_optimizes },
-		{ "dissolves", &s->dissolves },
-		{ "poisoned_splits", &s->poisoned_splits },
-		{ "poisoned_merges_skipped", &s->poisoned_merges_skipped, true },
+		{ "split", &s->splits, true },
+		{ "merge", &s->merges, true },
+		{ "vmemmap_restore", &s->vmemmap_restores },
+		{ "vmemmap_optimize", &s->vmemmap_optimizes },
+		{ "dissolve", &s->dissolves },
+		{ "split_poisoned", &s->poisoned_splits },
+		{ "merge_poisoned", &s->poisoned_merges_skipped, true },
 	};
-	const char *path = thp ? THP_STATS : HUGETLB_STATS;
+	const char *prefix = thp ? "thp_gmem_" : "hugetlb_gmem_";
+	const char *path = "/proc/vmstat";
 	int i, found = 0, want = 0;
 	FILE *f = fopen(path, "r");
 	char name[64];
@@ -212,8 +211,10 @@ static void read_stats(struct stats *s)
 	memset(s, 0, sizeof(*s));
 	TEST_ASSERT(f, "open %s", path);
 	while (fscanf(f, "%63s %lu", name, &val) == 2) {
+		if (strncmp(name, prefix, strlen(prefix)))
+			continue;
 		for (i = 0; i < ARRAY_SIZE(fields); i++) {
-			if (!strcmp(name, fields[i].name)) {
+			if (!strcmp(name + strlen(prefix), fields[i].name)) {
 				*fields[i].val = val;
 				found++;
 			}

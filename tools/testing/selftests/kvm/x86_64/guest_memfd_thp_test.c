@@ -51,7 +51,7 @@ static void write_file(const char *path, const char *val)
 	close(fd);
 }
 
-/* The value of @key in a "key value" file (debugfs stats, /proc/vmstat, /proc/meminfo). */
+/* The value of @key in a "key value" file (/proc/vmstat, /proc/meminfo). */
 static uint64_t read_key(const char *path, const char *key)
 {
 	FILE *f = fopen(path, "r");
@@ -93,8 +93,8 @@ static uint64_t free_kb(void)
 
 static void read_counts(struct counts *c)
 {
-	c->allocs = read_key("/sys/kernel/debug/thp_gmem/stats", "allocs");
-	c->fallbacks = read_key("/sys/kernel/debug/thp_gmem/stats", "fallbacks");
+	c->allocs = read_key("/proc/vmstat", "thp_gmem_alloc");
+	c->fallbacks = read_key("/proc/vmstat", "thp_gmem_fallback");
 	c->vm_allocs = read_key("/proc/vmstat", "thp_file_alloc");
 	c->vm_fallbacks = read_key("/proc/vmstat", "thp_file_fallback");
 	c->file_huge_kb = read_key("/proc/meminfo", "FileHugePages:");
