@@ -13,16 +13,21 @@
  *   of every kind succeed anyway, and the injection counters show that no
  *   slab or page allocation was even tried.
  *
- * With -H the file is one 2M HugeTLB page, so the conversions also split it
- * (xarray nodes, vmemmap pages) and merge it back.  With -G it is one 1G
- * page, of which the test uses the first 512 4K pages (what it calls the
- * whole file); the rest is made private once, at the start, so that the
- * page merges when those 512 are all private.  A 1G split takes about 8300
- * allocations: past the 32nd, one in 331 is failed.  With -T it is one 2M
- * transparent huge page (the system's THP setting must not be "never").
- * With each of them, first, a file of two huge pages: the merge of the
- * first after the second was punched whole, which must allocate nothing
- * after the point of no return either.
+ * Each runs on every guest_memfd backing ("-s NAME" picks one): on
+ * guest_memfd, a file of 16 4K pages.  On guest_memfd_hugetlb_2mb the file
+ * is one 2M HugeTLB page, so the conversions also split it (xarray nodes,
+ * vmemmap pages) and merge it back.  On guest_memfd_hugetlb_1gb it is one
+ * 1G page, of which the test uses the first 512 4K pages (what it calls
+ * the whole file); the rest is made private once, at the start, so that
+ * the page merges when those 512 are all private.  A 1G split takes about
+ * 8300 allocations: past the 32nd, one in 331 is failed.  On
+ * guest_memfd_thp it is one 2M transparent huge page (the system's THP
+ * setting must not be "never").  On the huge backings, also a file of two
+ * huge pages: the merge of the first after the second was punched whole,
+ * which must allocate nothing after the point of no return either.
+ *
+ * Fault injection is saved and armed before each scenario and put back by
+ * the harness's parent, whatever becomes of the scenario.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,9 +38,12 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
+#include "fault_inject.h"
+#include "guest_memfd.h"
+#include "hugepage_util.h"
+#include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
-#include "guest_memfd_fault_inject.h"
 #include "test_util.h"
 #include "ucall_common.h"
 
@@ -46,11 +54,10 @@
 
 static size_t page_size;
 static uint64_t nr_pages = 16;
-/* 4K pages of the file; log2 of its HugeTLB page size, or 0. */
+/* 4K pages of the file; log2 of its huge page size, or 0. */
 static uint64_t file_pages = 16;
 static unsigned int huge_shift;
-/* -T: transparent huge pages. */
-static bool thp;
+static enum vm_mem_backing_src_type backing;
 static char *mem;
 static int gmem_fd;
 /*
@@ -70,18 +77,6 @@ static long times_left(const char *attr)
 	return fault_inject_read(attr, "times");
 }
 
-/* Counts, without failing, the allocations tried: see the header. */
-static void set_space(const char *value)
-{
-	char path[128];
-	int a;
-
-	for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
-		snprintf(path, sizeof(path), DEBUGFS "/%s/space", fault_attrs[a]);
-		TEST_ASSERT(!write_file(path, value), "%s", path);
-	}
-}
-
 static uint8_t expected_byte(uint64_t page, uint64_t i)
 {
 	return state[page].zeroed ? 0 : (uint8_t)(state[page].seed + page * 7 + i);
@@ -89,10 +84,7 @@ static uint8_t expected_byte(uint64_t page, uint64_t i)
 
 static bool host_can_fault(uint64_t page)
 {
-	if (!madvise(mem + page * page_size, page_size, MADV_POPULATE_READ))
-		return true;
-	TEST_ASSERT_EQ(errno, EFAULT);
-	return false;
+	return gmem_host_can_fault(mem + page * page_size, page_size, MADV_POPULATE_READ);
 }
 
 /* Every page is private or shared as expected, and shared ones hold their bytes. */
@@ -249,7 +241,7 @@ static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
 {
 	int nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
 	/* With user-copy injection, fail-nth can fail reading the argument. */
-	bool usercopy = !access(DEBUGFS "/fail_usercopy", F_OK);
+	bool usercopy = !access(FAULT_INJECT_DIR "/fail_usercopy", F_OK);
 	int c, n, r, left, failed = 0, optional;
 	struct page_state saved[MAX_PAGES];
 	char buf[32];
@@ -313,20 +305,18 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 		"one shared page to private", 5, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
 	};
 	long slab, page;
-	int c, fd, r;
+	int c, r;
 
 	/*
 	 * First show that the injection reaches this task: marked as a whole,
 	 * the conversion fails in its preallocation, and the failure is counted.
 	 */
 	slab = times_left("failslab");
-	fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
-	TEST_ASSERT(fd >= 0, "open(make-it-fail)");
-	TEST_ASSERT_EQ(write(fd, "1", 1), 1);
-	TEST_ASSERT(do_convert(&split) == -1 && errno == ENOMEM,
+	fault_inject_mark_task(true);
+	r = do_convert(&split);
+	fault_inject_mark_task(false);
+	TEST_ASSERT(r == -1 && errno == ENOMEM,
 		    "conversion with every allocation failing: want ENOMEM");
-	TEST_ASSERT_EQ(write(fd, "0", 1), 1);
-	close(fd);
 	TEST_ASSERT(times_left("failslab") < slab, "failslab did not count the failure");
 	check_host_view("marked task");
 
@@ -347,12 +337,11 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 				       split.first * page_size, page_size), "punch hole");
 		state[split.first].zeroed = true;
 	}
-	fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
-	TEST_ASSERT_EQ(write(fd, "1", 1), 1);
-	r = madvise(mem + split.first * page_size, page_size, MADV_POPULATE_WRITE);
-	TEST_ASSERT_EQ(write(fd, "0", 1), 1);
-	close(fd);
-	TEST_ASSERT(r == -1 && errno == ENOMEM, "fault with every allocation failing: want ENOMEM");
+	fault_inject_mark_task(true);
+	r = gmem_host_fault(mem + split.first * page_size, page_size, MADV_POPULATE_WRITE);
+	fault_inject_mark_task(false);
+	TEST_ASSERT(r == ENOMEM, "fault with every allocation failing: want ENOMEM, got %s",
+		    strerror(r));
 	if (huge_shift)
 		TEST_ASSERT(times_left("fail_page_alloc") < page || times_left("failslab") < slab,
 			    "fault injection did not count the failure");
@@ -374,24 +363,6 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 	}
 	TEST_ASSERT_EQ(times_left("failslab"), slab);
 	TEST_ASSERT_EQ(times_left("fail_page_alloc"), page);
-}
-
-/* hugetlb_gmem's, or thp_gmem's, count of merges (vm events). */
-static uint64_t huge_merges(void)
-{
-	const char *name = thp ? "thp_gmem_merge" : "hugetlb_gmem_merge";
-	const char *path = "/proc/vmstat";
-	uint64_t val, found = -1ull;
-	FILE *f = fopen(path, "r");
-	char key[64];
-
-	TEST_ASSERT(f, "open %s", path);
-	while (fscanf(f, "%63s %lu", key, &val) == 2)
-		if (!strcmp(key, name))
-			found = val;
-	fclose(f);
-	TEST_ASSERT(found != -1ull, "no %s in %s", name, path);
-	return found;
 }
 
 /*
@@ -416,7 +387,7 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	fd = vm_create_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, 2 * huge,
-						  thp ? 0 : GUEST_MEMFD_FLAG_HUGETLB,
+						  backing_src_guest_memfd_flags(backing),
 						  huge_shift, &m);
 	/* All private: both huge pages allocated whole. */
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * huge), "fallocate: %s",
@@ -426,15 +397,15 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, huge, huge),
 		    "punch hole: %s", strerror(errno));
 
-	merges = huge_merges();
-	set_space(FAULT_SPACE);
+	merges = gmem_huge_stat(backing, "merge");
+	fault_inject_set_space(FAULT_INJECT_SPACE);
 	slab = fault_inject_read("failslab", "space");
 	page = fault_inject_read("fail_page_alloc", "space");
 	gmem_set_memory_attributes2(fd, 0, page_size, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
 	slab_used = slab - fault_inject_read("failslab", "space");
 	page_used = page - fault_inject_read("fail_page_alloc", "space");
-	set_space("0");
-	TEST_ASSERT_EQ(huge_merges(), merges + 1);
+	fault_inject_set_space("0");
+	TEST_ASSERT_EQ(gmem_huge_stat(backing, "merge"), merges + 1);
 	TEST_ASSERT(!slab_used && !page_used,
 		    "merge after a punch, past the point of no return: %ld slab bytes, %ld pages",
 		    slab_used, page_used);
@@ -445,86 +416,127 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 	close(fd);
 }
 
-int main(int argc, char *argv[])
-{
-	const struct vm_shape shape = {
-		.mode = VM_MODE_DEFAULT,
-		.type = KVM_X86_SW_PROTECTED_VM,
-	};
-	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm;
-	bool hugetlb;
-	char buf[8] = "";
-	int status, opt;
-	pid_t child;
+static const struct vm_shape shape = {
+	.mode = VM_MODE_DEFAULT,
+	.type = KVM_X86_SW_PROTECTED_VM,
+};
 
-	while ((opt = getopt(argc, argv, "HGT")) != -1) {
-		switch (opt) {
-		case 'H':
-			huge_shift = 21;
-			break;
-		case 'G':
-			huge_shift = 30;
-			break;
-		case 'T':
-			huge_shift = 21;
-			thp = true;
-			break;
-		default:
-			printf("usage: %s [-H|-G|-T]\n  -H: on one 2M HugeTLB page\n"
-			       "  -G: on one 1G HugeTLB page\n"
-			       "  -T: on one 2M transparent huge page\n", argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	if (huge_shift) {
-		nr_pages = MAX_PAGES;
-		file_pages = (1ULL << huge_shift) / PAGE_SIZE;
-	}
-	set_conversions();
+/* Huge pages of the backing each scenario needs from its pool. */
+static void setup(enum vm_mem_backing_src_type t, uint64_t nr_huge, struct fault_inject *fi)
+{
+	uint64_t size = get_backing_src_pagesz(t);
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
-	TEST_REQUIRE(!access("/sys/module/kvm/parameters/gmem_fail_after_ponr", R_OK));
-	read_file("/sys/module/kvm/parameters/gmem_fail_after_ponr", buf, sizeof(buf));
-	TEST_REQUIRE(buf[0] == 'Y');
+	TEST_REQUIRE(get_kvm_param_bool("gmem_fail_after_ponr"));
+	TEST_REQUIRE(backing_src_guest_memfd_offered(t));
+	if (backing_src_is_guest_memfd_hugetlb(t))
+		TEST_REQUIRE(hugetlb_pool_unreserved(size) >= nr_huge);
 	page_size = getpagesize();
 	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
 
-	/*
-	 * The child runs the tests; the parent puts fault injection back
-	 * however the child ends (assertions exit, crashes are signals).
-	 */
-	fault_inject_find("0");
-	TEST_ASSERT(!fault_inject_arm(), "arming fault injection");
-	child = fork();
-	TEST_ASSERT(child >= 0, "fork()");
-	if (child) {
-		TEST_ASSERT_EQ(waitpid(child, &status, 0), child);
-		if (fault_inject_restore())
-			return KSFT_FAIL;
-		if (WIFSIGNALED(status))
-			raise(WTERMSIG(status));
-		return WIFEXITED(status) ? WEXITSTATUS(status) : KSFT_FAIL;
+	backing = t;
+	huge_shift = backing_src_guest_memfd_log2(t);
+	if (huge_shift) {
+		nr_pages = MAX_PAGES;
+		file_pages = size / PAGE_SIZE;
 	}
+	set_conversions();
 
-	if (huge_shift)
-		test_merge_after_tree_shrank(shape);
-
-	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
-	/* Pages past those used stay private: see the top. */
-	hugetlb = huge_shift && !thp;
-	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
-						    file_pages,
-						    hugetlb ? GUEST_MEMFD_FLAG_HUGETLB : 0,
-						    huge_shift, (void **)&mem);
-	sync_global_to_guest(vm, nr_pages);
-
-	test_fail_each_allocation(vcpu);
-	test_nothing_allocated_after_ponr(vcpu);
-
-	kvm_vm_free(vm);
-	munmap(mem, file_pages * page_size);
-	close(gmem_fd);
-	return 0;
+	fault_inject_save(fi, fault_inject_marked, ARRAY_SIZE(fault_inject_marked), "0");
+	TEST_ASSERT(!fault_inject_arm(fi), "arming fault injection");
 }
+
+/* Every scenario, on every backing. */
+FIXTURE(alloc_fail) {
+	struct fault_inject fi;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+};
+
+FIXTURE_VARIANT(alloc_fail) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail, guest_memfd) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD,
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail, guest_memfd_thp) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_THP,
+};
+
+FIXTURE_SETUP(alloc_fail)
+{
+	setup(variant->backing, 1, &self->fi);
+
+	self->vm = vm_create_shape_with_one_vcpu(shape, &self->vcpu, guest_code);
+	/* Pages past those used stay private: see the top. */
+	gmem_fd = vm_map_guest_memfd_backing(self->vm, backing, GMEM_SLOT, GMEM_GPA, nr_pages,
+					     file_pages, (void **)&mem);
+	sync_global_to_guest(self->vm, nr_pages);
+	/* Every page shared, with bytes of its own. */
+	fill_shared();
+}
+
+/* In the harness's parent: puts fault injection back however the test ended. */
+FIXTURE_TEARDOWN_PARENT(alloc_fail)
+{
+	TEST_ASSERT(!fault_inject_restore(&self->fi), "putting fault injection back");
+}
+
+TEST_F_TIMEOUT(alloc_fail, fail_each_allocation, 900)
+{
+	test_fail_each_allocation(self->vcpu);
+}
+
+TEST_F_TIMEOUT(alloc_fail, nothing_allocated_after_ponr, 900)
+{
+	test_nothing_allocated_after_ponr(self->vcpu);
+}
+
+/* The scenarios of huge pages only. */
+FIXTURE(alloc_fail_huge) {
+	struct fault_inject fi;
+};
+
+FIXTURE_VARIANT(alloc_fail_huge) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail_huge, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail_huge, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_VARIANT_ADD(alloc_fail_huge, guest_memfd_thp) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_THP,
+};
+
+FIXTURE_SETUP(alloc_fail_huge)
+{
+	setup(variant->backing, 2, &self->fi);
+}
+
+FIXTURE_TEARDOWN_PARENT(alloc_fail_huge)
+{
+	TEST_ASSERT(!fault_inject_restore(&self->fi), "putting fault injection back");
+}
+
+TEST_F_TIMEOUT(alloc_fail_huge, merge_after_tree_shrank, 900)
+{
+	test_merge_after_tree_shrank(shape);
+}
+
+KVM_BACKING_HARNESS_MAIN

@@ -21,13 +21,15 @@
  * (EFAULT), but it must end: once the conversions stop, an unfinished call
  * has nothing left to wait for.
  *
- * With -H the file is two 2M HugeTLB pages, so conversions split them and,
- * when a huge page becomes all private (one conversion in four asks for
- * that), merge them, while the vCPUs and host threads keep going.  With -G
+ * Both scenarios run on every guest_memfd backing ("-s NAME" picks one):
+ * on guest_memfd the file is 64 4K pages.  On guest_memfd_hugetlb_2mb it
+ * is two 2M HugeTLB pages, so conversions split them and, when a huge page
+ * becomes all private (one conversion in four asks for that), merge them,
+ * while the vCPUs and host threads keep going.  On guest_memfd_hugetlb_1gb
  * it is one 1G page, of which the test uses the first 1024 4K pages; the
  * rest is made private once, at the start, so that the page merges when
- * those 1024 are all private.  With -T it is two 2M transparent huge pages
- * (the system's THP setting must not be "never").
+ * those 1024 are all private.  On guest_memfd_thp it is two 2M transparent
+ * huge pages (the system's THP setting must not be "never").
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,13 +41,17 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <linux/sizes.h>
 
+#include "guest_memfd.h"
+#include "hugepage_util.h"
+#include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
 
-/* 4K pages of the file: 64, or two 2M HugeTLB pages with -H. */
+/* 4K pages used: 64, or 1024 on huge pages (two 2M pages, or of one 1G page). */
 #define MAX_PAGES	1024
 #define HUGE_PAGES	512
 #define NR_VCPUS	2
@@ -61,6 +67,7 @@ static size_t page_size;
 static uint64_t nr_pages = 64;
 static uint64_t *mem;
 static int gmem_fd;
+static enum vm_mem_backing_src_type backing;
 static bool done;
 /* Set in the guest's copy once the conversions are over. */
 static bool stop;
@@ -133,9 +140,6 @@ struct host_thread {
 	uint64_t written, sigbus;
 	uint64_t value, read;		/* in memory: siglongjmp() keeps them */
 };
-
-/* -T: transparent huge pages. */
-static bool thp;
 
 struct prefault_thread {
 	pthread_t thread;
@@ -243,24 +247,6 @@ static void test_prefault_flips(struct kvm_vcpu *vcpu)
 	pr_info("KVM_PRE_FAULT_MEMORY on a page flipped %d times\n", i);
 }
 
-/* hugetlb_gmem's, or thp_gmem's, vm event @name (split, merge, ...). */
-static uint64_t huge_stat(const char *name)
-{
-	const char *path = "/proc/vmstat";
-	uint64_t val, found = -1ull;
-	FILE *f = fopen(path, "r");
-	char key[64], want[64];
-
-	snprintf(want, sizeof(want), "%s_gmem_%s", thp ? "thp" : "hugetlb", name);
-	TEST_ASSERT(f, "open %s", path);
-	while (fscanf(f, "%63s %lu", key, &val) == 2)
-		if (!strcmp(key, want))
-			found = val;
-	fclose(f);
-	TEST_ASSERT(found != -1ull, "no %s in %s", want, path);
-	return found;
-}
-
 static void *host_thread(void *arg)
 {
 	struct host_thread *t = arg;
@@ -271,12 +257,9 @@ static void *host_thread(void *arg)
 		page = rand_r(&seed) % nr_pages;
 		slot = &mem[page * page_size / 8 + HOST_SLOT(t->id)];
 
-		/* Private: MADV_POPULATE_WRITE reports the SIGBUS as EFAULT. */
-		if (madvise((void *)(mem + page * page_size / 8), page_size,
-			    MADV_POPULATE_WRITE)) {
-			TEST_ASSERT_EQ(errno, EFAULT);
+		if (!gmem_host_can_fault(mem + page * page_size / 8, page_size,
+					 MADV_POPULATE_WRITE))
 			continue;
-		}
 		/* It may turn private again under this write or read. */
 		if (sigsetjmp(sigbus_jmp, 1)) {
 			WRITE_ONCE(sigbus_expected, false);
@@ -296,89 +279,69 @@ static void *host_thread(void *arg)
 	return NULL;
 }
 
-int main(int argc, char *argv[])
+static const struct vm_shape shape = {
+	.mode = VM_MODE_DEFAULT,
+	.type = KVM_X86_SW_PROTECTED_VM,
+};
+
+static struct host_thread hosts[NR_HOST_THREADS];
+
+static void start_host_threads(void)
 {
-	const struct vm_shape shape = {
-		.mode = VM_MODE_DEFAULT,
-		.type = KVM_X86_SW_PROTECTED_VM,
-	};
-	struct host_thread hosts[NR_HOST_THREADS] = {};
-	struct vcpu_thread vcpu_threads[NR_VCPUS] = {};
-	struct kvm_vcpu *vcpus[NR_VCPUS + 1];
-	struct prefault_thread prefault = {};
-	struct sigaction usr1 = { .sa_handler = sigusr1_handler };
-	uint64_t conversions[2] = {}, eagain = 0;
-	struct sigaction sa = { .sa_handler = sigbus_handler };
-	unsigned int seed = 1;
-	uint64_t nr_conversions = NR_CONVERSIONS;
-	uint64_t splits = 0, merges = 0, file_pages;
-	unsigned int huge_shift = 0;
-	struct kvm_vm *vm;
-	bool hugetlb;
-	uint64_t page, first, nr;
-	int i, r, opt;
+	int i;
 
-	while ((opt = getopt(argc, argv, "HGT")) != -1) {
-		switch (opt) {
-		case 'H':
-			huge_shift = 21;
-			break;
-		case 'G':
-			huge_shift = 30;
-			break;
-		case 'T':
-			huge_shift = 21;
-			thp = true;
-			break;
-		default:
-			printf("usage: %s [-H|-G|-T]\n  -H: on two 2M HugeTLB pages\n"
-			       "  -G: on one 1G HugeTLB page\n"
-			       "  -T: on two 2M transparent huge pages\n", argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	file_pages = nr_pages;
-	if (huge_shift) {
-		nr_pages = MAX_PAGES;
-		file_pages = max_t(uint64_t, nr_pages, ((1ULL << huge_shift) / PAGE_SIZE));
-		/* Each split and merge waits for an RCU grace period. */
-		nr_conversions = NR_CONVERSIONS / (huge_shift == 30 ? 16 : 8);
-	}
-
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
-	page_size = getpagesize();
-	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
-	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
-	/* No SA_RESTART: the ioctl returns EINTR. */
-	TEST_ASSERT(!sigaction(SIGUSR1, &usr1, NULL), "sigaction(SIGUSR1)");
-
-	/* The last vCPU only pre-faults. */
-	vm = __vm_create_with_vcpus(shape, NR_VCPUS + 1, 0, guest_code, vcpus);
-
-	/* Pages past those used stay private: see the top. */
-	hugetlb = huge_shift && !thp;
-	gmem_fd = vm_map_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, nr_pages,
-						    file_pages,
-						    hugetlb ? GUEST_MEMFD_FLAG_HUGETLB : 0,
-						    huge_shift, (void **)&mem);
-	sync_global_to_guest(vm, nr_pages);
-
-	if (huge_shift) {
-		splits = huge_stat("split");
-		merges = huge_stat("merge");
-	}
 	for (i = 0; i < NR_HOST_THREADS; i++) {
 		hosts[i].id = i;
 		pthread_create(&hosts[i].thread, NULL, host_thread, &hosts[i]);
 	}
-	test_prefault_flips(vcpus[NR_VCPUS]);
-	start_prefault_thread(&prefault, vcpus[NR_VCPUS], GMEM_GPA, nr_pages * page_size);
-	for (i = 0; i < NR_VCPUS; i++) {
-		vcpu_args_set(vcpus[i], 1, i);
-		vcpu_threads[i].vcpu = vcpus[i];
-		pthread_create(&vcpu_threads[i].thread, NULL, vcpu_thread, &vcpu_threads[i]);
+}
+
+static void stop_host_threads(void)
+{
+	int i;
+
+	WRITE_ONCE(done, true);
+	for (i = 0; i < NR_HOST_THREADS; i++)
+		pthread_join(hosts[i].thread, NULL);
+	for (i = 0; i < NR_HOST_THREADS; i++)
+		pr_info("host thread %d: %lu writes, %lu SIGBUS\n", i,
+			hosts[i].written, hosts[i].sigbus);
+}
+
+/* No write was lost, and nothing holds a page any more (it would be EAGAIN). */
+static void check_no_write_lost(const struct vcpu_thread *vcpu_threads)
+{
+	uint64_t page;
+	int i, r;
+
+	gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size, 0,
+				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	for (page = 0; page < nr_pages; page++) {
+		uint64_t *p = &mem[page * page_size / 8];
+
+		for (i = 0; i < NR_VCPUS; i++)
+			TEST_ASSERT(p[VCPU_SLOT(i)] == vcpu_threads[i].passes,
+				    "page %lu, vCPU %d: 0x%lx, last wrote 0x%lx",
+				    page, i, p[VCPU_SLOT(i)], vcpu_threads[i].passes);
+		for (i = 0; i < NR_HOST_THREADS; i++)
+			TEST_ASSERT(p[HOST_SLOT(i)] == hosts[i].last[page],
+				    "page %lu, host thread %d: 0x%lx, last wrote 0x%lx",
+				    page, i, p[HOST_SLOT(i)], hosts[i].last[page]);
 	}
+	r = __gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size,
+					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &page);
+	TEST_ASSERT(!r, "to private at the end: %s (error_offset 0x%lx)",
+		    strerror(errno), page);
+}
+
+/* Random conversions, a whole huge page to private one time in four. */
+static void convert_randomly(uint64_t nr_conversions)
+{
+	const unsigned int huge_shift = backing_src_guest_memfd_log2(backing);
+	uint64_t conversions[2] = {}, eagain = 0, first, nr;
+	unsigned int seed = 1;
+	int r;
 
 	while (conversions[0] + conversions[1] < nr_conversions) {
 		bool to_private = rand_r(&seed) & 1;
@@ -401,53 +364,121 @@ int main(int argc, char *argv[])
 			TEST_ASSERT(!r, "converting pages %lu+%lu: %s", first, nr, strerror(errno));
 		conversions[to_private] += !r;
 	}
-	stop_prefault_thread(&prefault);
-	stop = true;
-	sync_global_to_guest(vm, stop);
-	for (i = 0; i < NR_VCPUS; i++)
-		pthread_join(vcpu_threads[i].thread, NULL);
-	WRITE_ONCE(done, true);
-	for (i = 0; i < NR_HOST_THREADS; i++)
-		pthread_join(hosts[i].thread, NULL);
-
 	pr_info("%lu to private, %lu to shared, %lu EAGAIN\n",
 		conversions[1], conversions[0], eagain);
-	if (huge_shift) {
-		splits = huge_stat("split") - splits;
-		merges = huge_stat("merge") - merges;
-		pr_info("%lu huge page splits, %lu merges\n", splits, merges);
-		TEST_ASSERT(splits && merges, "the conversions split or merged nothing");
+}
+
+FIXTURE(race) {
+	struct kvm_vcpu *vcpus[NR_VCPUS + 1];
+	struct kvm_vm *vm;
+	uint64_t file_pages, nr_conversions;
+};
+
+FIXTURE_VARIANT(race) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(race, guest_memfd) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD,
+};
+
+FIXTURE_VARIANT_ADD(race, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_VARIANT_ADD(race, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_VARIANT_ADD(race, guest_memfd_thp) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_THP,
+};
+
+FIXTURE_SETUP(race)
+{
+	struct sigaction usr1 = { .sa_handler = sigusr1_handler };
+	struct sigaction sa = { .sa_handler = sigbus_handler };
+	uint64_t huge = get_backing_src_pagesz(variant->backing);
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_REQUIRE(backing_src_guest_memfd_offered(variant->backing));
+	page_size = getpagesize();
+	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
+	backing = variant->backing;
+	self->file_pages = nr_pages;
+	self->nr_conversions = NR_CONVERSIONS;
+	if (backing != VM_MEM_SRC_GUEST_MEMFD) {
+		nr_pages = MAX_PAGES;
+		self->file_pages = max_t(uint64_t, nr_pages, (huge / PAGE_SIZE));
+		/* Each split and merge waits for an RCU grace period. */
+		self->nr_conversions = NR_CONVERSIONS / (huge == SZ_1G ? 16 : 8);
 	}
-	for (i = 0; i < NR_HOST_THREADS; i++)
-		pr_info("host thread %d: %lu writes, %lu SIGBUS\n", i,
-			hosts[i].written, hosts[i].sigbus);
+	if (backing_src_is_guest_memfd_hugetlb(backing))
+		TEST_REQUIRE(hugetlb_pool_unreserved(huge) >= self->file_pages * PAGE_SIZE / huge);
+	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
+	/* No SA_RESTART: the ioctl returns EINTR. */
+	TEST_ASSERT(!sigaction(SIGUSR1, &usr1, NULL), "sigaction(SIGUSR1)");
+
+	/* The last vCPU only pre-faults. */
+	self->vm = __vm_create_with_vcpus(shape, NR_VCPUS + 1, 0, guest_code, self->vcpus);
+	/* Pages past those used stay private: see the top. */
+	gmem_fd = vm_map_guest_memfd_backing(self->vm, backing, GMEM_SLOT, GMEM_GPA, nr_pages,
+					     self->file_pages, (void **)&mem);
+	sync_global_to_guest(self->vm, nr_pages);
+}
+
+FIXTURE_TEARDOWN(race)
+{
+	kvm_vm_free(self->vm);
+	munmap(mem, self->file_pages * page_size);
+	close(gmem_fd);
+}
+
+/* Host threads write and read meanwhile, as in the scenario below. */
+TEST_F_TIMEOUT(race, prefault_flips, 300)
+{
+	start_host_threads();
+	test_prefault_flips(self->vcpus[NR_VCPUS]);
+	stop_host_threads();
+}
+
+TEST_F_TIMEOUT(race, convert_race, 900)
+{
+	struct vcpu_thread vcpu_threads[NR_VCPUS] = {};
+	struct prefault_thread prefault = {};
+	struct gmem_huge_stats before, after;
+	bool huge = backing != VM_MEM_SRC_GUEST_MEMFD;
+	int i;
+
+	if (huge)
+		gmem_huge_stats_read(backing, &before);
+	start_host_threads();
+	start_prefault_thread(&prefault, self->vcpus[NR_VCPUS], GMEM_GPA, nr_pages * page_size);
+	for (i = 0; i < NR_VCPUS; i++) {
+		vcpu_args_set(self->vcpus[i], 1, i);
+		vcpu_threads[i].vcpu = self->vcpus[i];
+		pthread_create(&vcpu_threads[i].thread, NULL, vcpu_thread, &vcpu_threads[i]);
+	}
+
+	convert_randomly(self->nr_conversions);
+	stop_prefault_thread(&prefault);
+	stop = true;
+	sync_global_to_guest(self->vm, stop);
+	for (i = 0; i < NR_VCPUS; i++)
+		pthread_join(vcpu_threads[i].thread, NULL);
+	stop_host_threads();
+
+	if (huge) {
+		gmem_huge_stats_read(backing, &after);
+		pr_info("%lu huge page splits, %lu merges\n", after.splits - before.splits,
+			after.merges - before.merges);
+		TEST_ASSERT(after.splits > before.splits && after.merges > before.merges,
+			    "the conversions split or merged nothing");
+	}
 	for (i = 0; i < NR_VCPUS; i++)
 		TEST_ASSERT(vcpu_threads[i].passes, "vCPU %d made no pass while converting", i);
-
-	/* No write was lost. */
-	gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size, 0,
-				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
-	for (page = 0; page < nr_pages; page++) {
-		uint64_t *p = &mem[page * page_size / 8];
-
-		for (i = 0; i < NR_VCPUS; i++)
-			TEST_ASSERT(p[VCPU_SLOT(i)] == vcpu_threads[i].passes,
-				    "page %lu, vCPU %d: 0x%lx, last wrote 0x%lx",
-				    page, i, p[VCPU_SLOT(i)], vcpu_threads[i].passes);
-		for (i = 0; i < NR_HOST_THREADS; i++)
-			TEST_ASSERT(p[HOST_SLOT(i)] == hosts[i].last[page],
-				    "page %lu, host thread %d: 0x%lx, last wrote 0x%lx",
-				    page, i, p[HOST_SLOT(i)], hosts[i].last[page]);
-	}
-	/* Nothing holds a page any more (it would be EAGAIN). */
-	r = __gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size,
-					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
-					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &page);
-	TEST_ASSERT(!r, "to private at the end: %s (error_offset 0x%lx)",
-		    strerror(errno), page);
-
-	kvm_vm_free(vm);
-	munmap(mem, file_pages * page_size);
-	close(gmem_fd);
-	return 0;
+	check_no_write_lost(vcpu_threads);
 }
+
+KVM_BACKING_HARNESS_MAIN

@@ -23,6 +23,8 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
+#include "guest_memfd.h"
+#include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -44,13 +46,9 @@ static void convert(int fd, uint64_t page, uint64_t nr, bool private, uint64_t f
 		    private ? "private" : "shared", strerror(errno));
 }
 
-/* A fault on a private page raises SIGBUS, which MADV_POPULATE_READ reports as EFAULT. */
 static bool host_can_fault(char *mem, uint64_t page)
 {
-	if (!madvise(mem + page * page_size, page_size, MADV_POPULATE_READ))
-		return true;
-	TEST_ASSERT_EQ(errno, EFAULT);
-	return false;
+	return gmem_host_can_fault(mem + page * page_size, page_size, MADV_POPULATE_READ);
 }
 
 static char pattern(uint64_t page, uint64_t i)
@@ -397,39 +395,81 @@ static void test_poison_punch_race(struct kvm_vm *vm)
 	pr_info("poison and punch race: %d rounds, %d SIGBUS\n", i, READ_ONCE(mceerr_signals));
 }
 
-int main(int argc, char *argv[])
-{
-	const struct vm_shape shape = {
-		.mode = VM_MODE_DEFAULT,
-		.type = KVM_X86_SW_PROTECTED_VM,
-	};
+static const struct vm_shape shape = {
+	.mode = VM_MODE_DEFAULT,
+	.type = KVM_X86_SW_PROTECTED_VM,
+};
+
+/*
+ * A VM with a file bound to a memslot throughout, so that every conversion
+ * has KVM mappings to zap, and a file without GUEST_MEMFD_FLAG_MMAP.
+ */
+FIXTURE(conversion) {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	int fd, fd_no_mmap;
 	char *mem;
+};
 
+FIXTURE_VARIANT(conversion) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(conversion, guest_memfd) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD,
+};
+
+FIXTURE_SETUP(conversion)
+{
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	page_size = getpagesize();
+	page_size = get_backing_src_pagesz(variant->backing);
 
-	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
-	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_MEMORY_ATTRIBUTES2),
+	self->vm = vm_create_shape_with_one_vcpu(shape, &self->vcpu, guest_code);
+	TEST_ASSERT_EQ(vm_check_cap(self->vm, KVM_CAP_MEMORY_ATTRIBUTES2),
 		       KVM_MEMORY_ATTRIBUTE_PRIVATE);
-
-	/* Bound to a memslot throughout: every conversion has KVM mappings to zap. */
-	fd = vm_create_guest_memfd_in_place(vm, GMEM_SLOT, GMEM_GPA, NR_PAGES * page_size,
-					    GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&mem);
-	fd_no_mmap = vm_create_guest_memfd(vm, NR_PAGES * page_size, 0);
-
-	test_invalid(fd, mem, fd_no_mmap);
-	test_content_modes(fd, mem);
-	test_pinned_page(fd, mem);
-	test_guest(vm, vcpu, fd, mem);
-	test_separate_shared_memory(shape);
-	test_poison_punch_race(vm);
-
-	kvm_vm_free(vm);
-	munmap(mem, NR_PAGES * page_size);
-	close(fd_no_mmap);
-	close(fd);
-	return 0;
+	self->fd = vm_create_guest_memfd_in_place(self->vm, GMEM_SLOT, GMEM_GPA,
+						  NR_PAGES * page_size,
+						  GUEST_MEMFD_FLAG_INIT_SHARED,
+						  (void **)&self->mem);
+	self->fd_no_mmap = vm_create_guest_memfd(self->vm, NR_PAGES * page_size, 0);
 }
+
+FIXTURE_TEARDOWN(conversion)
+{
+	kvm_vm_free(self->vm);
+	munmap(self->mem, NR_PAGES * page_size);
+	close(self->fd_no_mmap);
+	close(self->fd);
+}
+
+TEST_F_TIMEOUT(conversion, invalid_requests, 120)
+{
+	test_invalid(self->fd, self->mem, self->fd_no_mmap);
+}
+
+TEST_F_TIMEOUT(conversion, content_modes, 120)
+{
+	test_content_modes(self->fd, self->mem);
+}
+
+TEST_F_TIMEOUT(conversion, pinned_page_eagain, 120)
+{
+	test_pinned_page(self->fd, self->mem);
+}
+
+TEST_F_TIMEOUT(conversion, guest_in_place, 120)
+{
+	test_guest(self->vm, self->vcpu, self->fd, self->mem);
+}
+
+TEST_F_TIMEOUT(conversion, separate_shared_memory, 120)
+{
+	test_separate_shared_memory(shape);
+}
+
+TEST_F_TIMEOUT(conversion, poison_punch_race, 120)
+{
+	test_poison_punch_race(self->vm);
+}
+
+KVM_BACKING_HARNESS_MAIN

@@ -20,8 +20,12 @@
  *  - A memslot on the file added and deleted over and over by one thread
  *    while another converts the file: every conversion succeeds.
  *
- * Every run prints its seed; "-s SEED" replays it, "-n N" sets the number
- * of calls of each kind.
+ * Each of those is a scenario of its own, a TAP result, in a child process
+ * (the conversion fuzzing and the memslot race once per file); the HugeTLB
+ * pools must be as they were at the end of each.  Every run prints its
+ * seed; "-r SEED" replays it (each scenario draws from a generator seeded
+ * with it and the scenario's number), "-n N" sets the number of calls of
+ * each kind.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,17 +36,18 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <linux/sizes.h>
 
+#include "guest_memfd.h"
+#include "hugepage_util.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
 
-#define SZ_2M		BIT_ULL(21)
 #define FILE_SIZE	(4 * SZ_2M)
 #define FILE_PAGES	(FILE_SIZE / 4096)
 #define SLOT		10
 #define SLOT_GPA	BIT_ULL(32)
-#define POOL_2M		"/sys/kernel/mm/hugepages/hugepages-2048kB/"
 
 static uint64_t rng_state;
 
@@ -71,17 +76,11 @@ static uint64_t supported_flags, hugetlb_sizes, thp_sizes;
 /* free and reserved 2M pages: must not move. */
 static void read_pool(uint64_t *free, uint64_t *rsvd)
 {
-	char buf[32];
-	int fd;
+	struct hugetlb_pool p;
 
-	fd = open(POOL_2M "free_hugepages", O_RDONLY);
-	TEST_ASSERT(fd >= 0 && read(fd, buf, sizeof(buf)) > 0, "free_hugepages");
-	close(fd);
-	*free = strtoull(buf, NULL, 10);
-	fd = open(POOL_2M "resv_hugepages", O_RDONLY);
-	TEST_ASSERT(fd >= 0 && read(fd, buf, sizeof(buf)) > 0, "resv_hugepages");
-	close(fd);
-	*rsvd = strtoull(buf, NULL, 10);
+	hugetlb_pool_read(SZ_2M, &p);
+	*free = p.free;
+	*rsvd = p.resv;
 }
 
 /* What api.rst says KVM_CREATE_GUEST_MEMFD does with @args: valid or not. */
@@ -139,7 +138,7 @@ static void fuzz_create(struct kvm_vm *vm, int n)
 		fd = __vm_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
 		if (fd >= 0) {
 			TEST_ASSERT(valid,
-				    "create #%d: size 0x%lx flags 0x%lx log2 %u: a file, not EINVAL",
+				    "create #%d: size 0x%llx flags 0x%llx log2 %u: a file, not EINVAL",
 				    i, args.size, args.flags, args.huge_page_size_log2);
 			close(fd);
 			made++;
@@ -150,7 +149,7 @@ static void fuzz_create(struct kvm_vm *vm, int n)
 			continue;
 		}
 		TEST_ASSERT(errno == EINVAL && !valid,
-			    "create #%d: size 0x%lx flags 0x%lx log2 %u: %s, want %s",
+			    "create #%d: size 0x%llx flags 0x%llx log2 %u: %s, want %s",
 			    i, args.size, args.flags, args.huge_page_size_log2, strerror(errno),
 			    valid ? "a file" : "EINVAL");
 		einval++;
@@ -168,27 +167,13 @@ struct gmem_file {
 	bool private[FILE_PAGES];
 };
 
-static int create_file(struct kvm_vm *vm, uint64_t flags, uint8_t log2)
+static void open_file(struct gmem_file *f, struct kvm_vm *vm, enum vm_mem_backing_src_type t)
 {
-	struct kvm_create_guest_memfd args = {
-		.size = FILE_SIZE,
-		.flags = flags,
-		.huge_page_size_log2 = log2,
-	};
-	int fd = __vm_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
-
-	TEST_ASSERT(fd >= 0, KVM_IOCTL_ERROR(KVM_CREATE_GUEST_MEMFD, fd));
-	return fd;
-}
-
-static void open_file(struct gmem_file *f, struct kvm_vm *vm, const char *name,
-		      uint64_t flags, uint8_t log2)
-{
-	f->name = name;
-	f->fd = create_file(vm, GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED | flags,
-			    log2);
+	f->name = vm_mem_backing_src_alias(t)->name;
+	f->fd = vm_create_guest_memfd_backing(vm, t, FILE_SIZE, GUEST_MEMFD_FLAG_MMAP |
+					      GUEST_MEMFD_FLAG_INIT_SHARED);
 	f->mem = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
-	TEST_ASSERT(f->mem != MAP_FAILED, "mmap %s", name);
+	TEST_ASSERT(f->mem != MAP_FAILED, "mmap %s", f->name);
 	memset(f->private, 0, sizeof(f->private));
 }
 
@@ -201,11 +186,11 @@ static void close_file(struct gmem_file *f)
 /* The host can fault a page in exactly where it is shared. */
 static void check_page(struct gmem_file *f, uint64_t page, const char *when)
 {
-	int r = madvise(f->mem + page * 4096, 4096, MADV_POPULATE_READ);
+	int r = gmem_host_fault(f->mem + page * 4096, 4096, MADV_POPULATE_READ);
 
-	TEST_ASSERT(!r == !f->private[page] && (!r || errno == EFAULT),
+	TEST_ASSERT(!r == !f->private[page] && (!r || r == EFAULT),
 		    "%s page %lu %s: want %s, fault-in %s", f->name, page, when,
-		    f->private[page] ? "private" : "shared", r ? strerror(errno) : "worked");
+		    f->private[page] ? "private" : "shared", r ? strerror(r) : "worked");
 }
 
 /* The first and last page of the range, and a few in between. */
@@ -278,14 +263,14 @@ static void fuzz_convert(struct gmem_file *f, int n)
 		r = ioctl(f->fd, KVM_SET_MEMORY_ATTRIBUTES2, &a);
 		if (!r) {
 			TEST_ASSERT(valid,
-				    "%s convert #%d: 0x%lx+0x%lx attrs 0x%lx flags 0x%lx: worked",
+				    "%s convert #%d: 0x%llx+0x%llx attrs 0x%llx flags 0x%llx: worked",
 				    f->name, i, a.offset, a.size, a.attributes, a.flags);
 			for (page = a.offset / 4096; page < (a.offset + a.size) / 4096; page++)
 				f->private[page] = a.attributes;
 			ok++;
 		} else {
 			TEST_ASSERT(errno == EINVAL && !valid,
-				    "%s convert #%d: offset 0x%lx size 0x%lx attributes 0x%lx flags 0x%lx: %s, want %s",
+				    "%s convert #%d: offset 0x%llx size 0x%llx attributes 0x%llx flags 0x%llx: %s, want %s",
 				    f->name, i, a.offset, a.size, a.attributes, a.flags,
 				    strerror(errno), valid ? "success" : "EINVAL");
 			einval++;
@@ -322,7 +307,7 @@ static void wrong_files(struct kvm_vm *vm, struct kvm_vcpu *vcpu, struct gmem_fi
 	expect_errno(ioctl(closed, KVM_SET_MEMORY_ATTRIBUTES2, &a), EBADF, EBADF,
 		     "on a closed fd");
 
-	plain = create_file(vm, 0, 0);
+	plain = vm_create_guest_memfd(vm, FILE_SIZE, 0);
 	expect_errno(ioctl(plain, KVM_SET_MEMORY_ATTRIBUTES2, &a), EINVAL, EINVAL,
 		     "on a guest_memfd without GUEST_MEMFD_FLAG_MMAP");
 	p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, plain, 0);
@@ -334,7 +319,7 @@ static void wrong_files(struct kvm_vm *vm, struct kvm_vcpu *vcpu, struct gmem_fi
 		    p == MAP_FAILED ? strerror(errno) : "worked");
 
 	/* Another VM's file. */
-	foreign = create_file(other, GUEST_MEMFD_FLAG_MMAP, 0);
+	foreign = vm_create_guest_memfd(other, FILE_SIZE, GUEST_MEMFD_FLAG_MMAP);
 	expect_errno(__vm_set_user_memory_region2(vm, SLOT + 1, KVM_MEM_GUEST_MEMFD, SLOT_GPA,
 						  4096, NULL, foreign, 0),
 		     EINVAL, EINVAL, "a memslot on another VM's guest_memfd");
@@ -396,65 +381,115 @@ static void slot_race(struct kvm_vm *vm, struct gmem_file *f, int n)
 		f->name, n, r.rounds);
 }
 
-int main(int argc, char *argv[])
+enum scenario_kind { CREATE, CONVERT, WRONG_FILES, SLOT_RACE };
+
+struct scenario {
+	enum scenario_kind kind;
+	enum vm_mem_backing_src_type backing;
+	uint64_t seed;
+	int n;
+};
+
+/* One scenario, in a child of its own: see kvm_fork_subtest(). */
+static void run_scenario(void *arg)
 {
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
 		.type = KVM_X86_SW_PROTECTED_VM,
 	};
-	uint64_t seed = time(NULL) ^ ((uint64_t)getpid() << 32), free0, rsvd0, free1, rsvd1;
-	struct gmem_file files[3];
+	const struct scenario *sc = arg;
+	uint64_t free0, rsvd0, free1, rsvd1;
+	struct gmem_file file;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
-	int n = 2000, nr_files = 1, i, opt;
 
-	while ((opt = getopt(argc, argv, "s:n:")) != -1) {
-		switch (opt) {
-		case 's':
-			seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'n':
-			n = atoi(optarg);
-			break;
-		default:
-			printf("usage: %s [-s SEED] [-n CALLS]\n", argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	pr_info("seed %lu\n", seed);
-	rng_state = seed ?: 1;
-
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	rng_state = sc->seed ?: 1;
+	if (sc->kind != CREATE)
+		TEST_REQUIRE(backing_src_guest_memfd_offered(sc->backing));
 	read_pool(&free0, &rsvd0);
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, NULL);
 	supported_flags = vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS);
-	hugetlb_sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
-	thp_sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES);
 	TEST_ASSERT(supported_flags & GUEST_MEMFD_FLAG_MMAP, "no GUEST_MEMFD_FLAG_MMAP");
-	pr_info("flags 0x%lx, HugeTLB sizes 0x%lx, THP sizes 0x%lx\n", supported_flags,
-		hugetlb_sizes, thp_sizes);
+	if (sc->kind != CREATE)
+		open_file(&file, vm, sc->backing);
 
-	fuzz_create(vm, n);
-
-	open_file(&files[0], vm, "4K", 0, 0);
-	if (hugetlb_sizes & SZ_2M)
-		open_file(&files[nr_files++], vm, "HugeTLB 2M", GUEST_MEMFD_FLAG_HUGETLB, 21);
-	if (thp_sizes & SZ_2M)
-		open_file(&files[nr_files++], vm, "THP", 0, 21);
-	for (i = 0; i < nr_files; i++)
-		fuzz_convert(&files[i], n);
-	wrong_files(vm, vcpu, &files[0]);
-	for (i = 0; i < nr_files; i++)
-		slot_race(vm, &files[i], n / 10);
-	for (i = 0; i < nr_files; i++)
-		close_file(&files[i]);
+	switch (sc->kind) {
+	case CREATE:
+		fuzz_create(vm, sc->n);
+		break;
+	case CONVERT:
+		fuzz_convert(&file, sc->n);
+		break;
+	case WRONG_FILES:
+		wrong_files(vm, vcpu, &file);
+		break;
+	case SLOT_RACE:
+		slot_race(vm, &file, sc->n / 10);
+		break;
+	}
+	if (sc->kind != CREATE)
+		close_file(&file);
 	kvm_vm_free(vm);
 
 	read_pool(&free1, &rsvd1);
 	TEST_ASSERT(free0 == free1 && rsvd0 == rsvd1,
 		    "2M pool free/rsvd %lu/%lu at the end, was %lu/%lu",
 		    free1, rsvd1, free0, rsvd0);
+}
+
+int main(int argc, char *argv[])
+{
+	static const enum vm_mem_backing_src_type backings[] = {
+		VM_MEM_SRC_GUEST_MEMFD, VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+		VM_MEM_SRC_GUEST_MEMFD_THP,
+	};
+	static const char * const kind_names[] = { "create", "convert", "wrong_files",
+						   "slot_race" };
+	uint64_t seed = time(NULL) ^ ((uint64_t)getpid() << 32);
+	struct scenario scenarios[8];
+	int n = 2000, nr = 0, i, opt;
+	char name[128];
+
+	while ((opt = getopt(argc, argv, "r:n:")) != -1) {
+		switch (opt) {
+		case 'r':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			n = atoi(optarg);
+			break;
+		default:
+			printf("usage: %s [-r SEED] [-n CALLS]\n", argv[0]);
+			exit(KSFT_FAIL);
+		}
+	}
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	hugetlb_sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
+	thp_sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES);
+	pr_info("seed %lu; HugeTLB sizes 0x%lx, THP sizes 0x%lx\n", seed, hugetlb_sizes,
+		thp_sizes);
+
+	scenarios[nr++] = (struct scenario){ CREATE };
+	for (i = 0; i < ARRAY_SIZE(backings); i++)
+		scenarios[nr++] = (struct scenario){ CONVERT, backings[i] };
+	scenarios[nr++] = (struct scenario){ WRONG_FILES, VM_MEM_SRC_GUEST_MEMFD };
+	for (i = 0; i < ARRAY_SIZE(backings); i++)
+		scenarios[nr++] = (struct scenario){ SLOT_RACE, backings[i] };
+
+	ksft_print_header();
+	ksft_set_plan(nr);
+	for (i = 0; i < nr; i++) {
+		scenarios[i].seed = seed ^ ((i + 1) * 0x9e3779b97f4a7c15ull);
+		scenarios[i].n = n;
+		if (scenarios[i].kind == CREATE || scenarios[i].kind == WRONG_FILES)
+			snprintf(name, sizeof(name), "fuzz.%s", kind_names[scenarios[i].kind]);
+		else
+			snprintf(name, sizeof(name), "fuzz.%s.%s", kind_names[scenarios[i].kind],
+				 vm_mem_backing_src_alias(scenarios[i].backing)->name);
+		ksft_test_result_code(kvm_fork_subtest(run_scenario, &scenarios[i]), name, NULL);
+	}
 	pr_info("seed %lu: done\n", seed);
-	return 0;
+	ksft_finished();
 }

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * In-place conversion of a guest_memfd backed by HugeTLB pages (2M, or 1G
- * with -p 30), or by transparent huge pages (-t), with a guest running on
- * it:
+ * In-place conversion of a guest_memfd backed by HugeTLB pages
+ * (guest_memfd_hugetlb_2mb, guest_memfd_hugetlb_1gb) or by transparent
+ * huge pages (guest_memfd_thp), with a guest running on it; "-s NAME" picks
+ * one, the harness's "-t NAME" one scenario:
  *
  *  - the conversion matrix: a whole huge page, one 4K page at its start,
  *    middle and end, and a range straddling two huge pages, each to shared
  *    and back.  At every step the data is checked through the host mapping
  *    (shared pages) and by the guest (all pages); the split, the merge and
- *    the vmemmap restore and re-optimization really happened (hugetlb_gmem_*
- *    vm events in /proc/vmstat); the pool's counters do not move; KVM maps the huge
+ *    the vmemmap restore and re-optimization really happened (hugetlb_gmem's
+ *    vm events); the pool's counters do not move; KVM maps the huge
  *    page with a 2M stage-2 entry before the split and after the merge, and
  *    never while it is split;
  *  - a file created shared: the first fault allocates a huge page and
@@ -42,7 +43,7 @@
  *    let go), and everything else goes back.  2M only: the test grows the
  *    pool back afterwards, which 1G pages cannot be counted on for.
  *
- * With -t, the same on transparent huge pages (2M), where it applies: the
+ * On guest_memfd_thp, the same on transparent huge pages, where it applies: the
  * matrix, the file created shared (whose first fault adds its 2M page as
  * 4K folios, with no split to count), the held page, the punch race and
  * the first fault race, with FileHugePages standing in for the pool; and
@@ -51,6 +52,9 @@
  * With 1G pages (262144 4K pages each) the host and the guest use a fixed
  * sample of the pages: the first 112 of each huge page (where the ranges
  * converted start and end), the middle and last few, and one in 4096.
+ *
+ * The harness's parent puts back what a scenario changes, whatever becomes
+ * of it: the THP setting, the cgroups, the size of the pool.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +68,9 @@
 #include <sys/uio.h>
 #include <linux/sizes.h>
 
+#include "guest_memfd.h"
+#include "hugepage_util.h"
+#include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -75,18 +82,17 @@
 #define GMEM_SLOT	10
 #define SEEDS_GPA	BIT_ULL(34)
 #define SEEDS_SLOT	11
-#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
-#define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_conversion_test"
 #define CGROUP_CREATOR	CGROUP "/creator"
 #define CGROUP_CHILD	CGROUP "/child"
 
-static unsigned int huge_shift = 21;
-/* -t: transparent huge pages instead of HugeTLB pages. */
+static enum vm_mem_backing_src_type backing;
+static unsigned int huge_shift;
+/* Transparent huge pages instead of HugeTLB pages. */
 static bool thp;
 static uint64_t huge, pages_per_huge, nr_pages;
-/* /sys/kernel/mm/hugepages/hugepages-<size>kB/, hugetlb.<size>, pages_<size> */
-static char pool_dir[64], cg_size[8], level_stat[16];
+/* hugetlb.<size>, pages_<size> */
+static const char *cg_size, *level_stat;
 
 enum { OP_WRITE = 1, OP_CHECK, OP_CHECK_ZERO };
 
@@ -180,56 +186,15 @@ static void guest_do(struct test *t, uint64_t op, uint64_t first, uint64_t nr)
 	}
 }
 
-struct stats {
-	uint64_t splits, merges, vmemmap_restores, vmemmap_optimizes, dissolves;
-	uint64_t poisoned_splits, poisoned_merges_skipped;
-};
-
-/* hugetlb_gmem's vm events in /proc/vmstat, or thp_gmem's (those marked). */
-static void read_stats(struct stats *s)
+static void read_stats(struct gmem_huge_stats *s)
 {
-	const struct {
-		const char *name;
-		uint64_t *val;
-		bool thp;
-	} fields[] = {
-		{ "split", &s->splits, true },
-		{ "merge", &s->merges, true },
-		{ "vmemmap_restore", &s->vmemmap_restores },
-		{ "vmemmap_optimize", &s->vmemmap_optimizes },
-		{ "dissolve", &s->dissolves },
-		{ "split_poisoned", &s->poisoned_splits },
-		{ "merge_poisoned", &s->poisoned_merges_skipped, true },
-	};
-	const char *prefix = thp ? "thp_gmem_" : "hugetlb_gmem_";
-	const char *path = "/proc/vmstat";
-	int i, found = 0, want = 0;
-	FILE *f = fopen(path, "r");
-	char name[64];
-	uint64_t val;
-
-	memset(s, 0, sizeof(*s));
-	TEST_ASSERT(f, "open %s", path);
-	while (fscanf(f, "%63s %lu", name, &val) == 2) {
-		if (strncmp(name, prefix, strlen(prefix)))
-			continue;
-		for (i = 0; i < ARRAY_SIZE(fields); i++) {
-			if (!strcmp(name + strlen(prefix), fields[i].name)) {
-				*fields[i].val = val;
-				found++;
-			}
-		}
-	}
-	fclose(f);
-	for (i = 0; i < ARRAY_SIZE(fields); i++)
-		want += !thp || fields[i].thp;
-	TEST_ASSERT_EQ(found, want);
+	gmem_huge_stats_read(backing, s);
 }
 
-static void assert_stats(const struct stats *before, uint64_t splits, uint64_t merges,
+static void assert_stats(const struct gmem_huge_stats *before, uint64_t splits, uint64_t merges,
 			 const char *when)
 {
-	struct stats s;
+	struct gmem_huge_stats s;
 
 	read_stats(&s);
 	/*
@@ -256,74 +221,25 @@ static void assert_stats(const struct stats *before, uint64_t splits, uint64_t m
 		    splits, splits, merges, merges);
 }
 
-static uint64_t read_u64(const char *path)
-{
-	uint64_t val;
-	FILE *f = fopen(path, "r");
-
-	TEST_ASSERT(f, "open %s", path);
-	TEST_ASSERT(fscanf(f, "%lu", &val) == 1, "read %s", path);
-	fclose(f);
-	return val;
-}
-
-static void write_u64(const char *path, uint64_t val)
-{
-	FILE *f = fopen(path, "w");
-
-	TEST_ASSERT(f, "open %s", path);
-	TEST_ASSERT(fprintf(f, "%lu", val) > 0 && !fclose(f), "write %lu to %s", val, path);
-}
-
-struct pool {
-	uint64_t total, free, resv;
-};
-
-static uint64_t read_pool_file(const char *name)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "%s%s", pool_dir, name);
-	return read_u64(path);
-}
-
 /* The kB of @key in /proc/meminfo. */
 static uint64_t meminfo_kb(const char *key)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128], name[64];
-	uint64_t kb, found = -1;
-
-	TEST_ASSERT(f, "open /proc/meminfo");
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%63[^:]: %lu kB", name, &kb) == 2 && !strcmp(name, key))
-			found = kb;
-	fclose(f);
-	TEST_ASSERT(found != -1, "no %s in /proc/meminfo", key);
-	return found;
-}
-
-/* kB of THPs in page caches. */
-static uint64_t file_huge_pages_kb(void)
-{
-	return meminfo_kb("FileHugePages");
+	return read_file_key_u64("/proc/meminfo", key);
 }
 
 /* With THP, "the pool" is what the page cache holds as THPs, in kB. */
-static void read_pool(struct pool *p)
+static void read_pool(struct hugetlb_pool *p)
 {
 	if (thp) {
-		*p = (struct pool){ .total = file_huge_pages_kb() };
+		*p = (struct hugetlb_pool){ .total = meminfo_kb("FileHugePages") };
 		return;
 	}
-	p->total = read_pool_file("nr_hugepages");
-	p->free = read_pool_file("free_hugepages");
-	p->resv = read_pool_file("resv_hugepages");
+	hugetlb_pool_read(huge, p);
 }
 
-static void assert_pool(const struct pool *want, const char *when)
+static void assert_pool(const struct hugetlb_pool *want, const char *when)
 {
-	struct pool p;
+	struct hugetlb_pool p;
 
 	read_pool(&p);
 	TEST_ASSERT(p.total == want->total && p.free == want->free && p.resv == want->resv,
@@ -331,19 +247,15 @@ static void assert_pool(const struct pool *want, const char *when)
 		    p.total, p.free, p.resv, want->total, want->free, want->resv);
 }
 
-/* A fault on a private page raises SIGBUS, which MADV_POPULATE_READ reports as EFAULT. */
-/* 0 if the host can fault @page in, else the errno. */
+/* 0 if the host can fault @page in, else the errno (EFAULT: private). */
 static int host_fault(struct test *t, uint64_t page)
 {
-	return madvise(t->mem + page * 4096, 4096, MADV_POPULATE_READ) ? errno : 0;
+	return gmem_host_fault(t->mem + page * 4096, 4096, MADV_POPULATE_READ);
 }
 
 static bool host_can_fault(struct test *t, uint64_t page)
 {
-	int err = host_fault(t, page);
-
-	TEST_ASSERT(!err || err == EFAULT, "faulting page %lu in: %s", page, strerror(err));
-	return !err;
+	return gmem_host_can_fault(t->mem + page * 4096, 4096, MADV_POPULATE_READ);
 }
 
 /* Every page as expected: through the host mapping if shared, and by the guest. */
@@ -407,7 +319,6 @@ static void test_create(struct test *t, uint64_t flags)
 		.mode = VM_MODE_DEFAULT,
 		.type = KVM_X86_SW_PROTECTED_VM,
 	};
-	void *aligned;
 
 	memset(t, 0, sizeof(*t));
 	memset(seeds, 0, MAX_PAGES);
@@ -416,26 +327,9 @@ static void test_create(struct test *t, uint64_t flags)
 	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, SEEDS_GPA, SEEDS_SLOT,
 				    MAX_PAGES / 4096, 0);
 	virt_map(t->vm, SEEDS_GPA, SEEDS_GPA, MAX_PAGES / 4096);
-	if (thp) {
-		struct kvm_create_guest_memfd args = {
-			.size = NR_HUGE * huge,
-			.flags = GUEST_MEMFD_FLAG_MMAP | flags,
-			.huge_page_size_log2 = huge_shift,
-		};
-
-		t->fd = __vm_ioctl(t->vm, KVM_CREATE_GUEST_MEMFD, &args);
-		TEST_ASSERT(t->fd >= 0, KVM_IOCTL_ERROR(KVM_CREATE_GUEST_MEMFD, t->fd));
-	} else {
-		t->fd = vm_create_guest_memfd_hugetlb(t->vm, NR_HUGE * huge,
-						      GUEST_MEMFD_FLAG_MMAP | flags, huge_shift);
-	}
-	t->reserved = mmap(NULL, (NR_HUGE + 1) * huge, PROT_NONE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	TEST_ASSERT(t->reserved != MAP_FAILED, "mmap");
-	aligned = (void *)align_up((uint64_t)t->reserved, huge);
-	t->mem = mmap(aligned, NR_HUGE * huge, PROT_READ | PROT_WRITE,
-		      MAP_SHARED | MAP_FIXED, t->fd, 0);
-	TEST_ASSERT(t->mem == aligned, "mmap of the guest_memfd");
+	t->fd = vm_create_guest_memfd_backing(t->vm, backing, NR_HUGE * huge,
+					      GUEST_MEMFD_FLAG_MMAP | flags);
+	t->mem = gmem_mmap_aligned(t->fd, NR_HUGE * huge, huge, &t->reserved);
 	vm_set_user_memory_region2(t->vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
 				   NR_HUGE * huge, t->mem, t->fd, 0);
 	virt_map_level(t->vm, GMEM_GPA, GMEM_GPA, NR_HUGE * huge, PG_LEVEL_2M);
@@ -446,7 +340,7 @@ static void test_create(struct test *t, uint64_t flags)
 static void test_destroy(struct test *t)
 {
 	kvm_vm_free(t->vm);
-	munmap(t->reserved, (NR_HUGE + 1) * huge);
+	gmem_munmap_aligned(t->reserved, NR_HUGE * huge, huge);
 	close(t->fd);
 }
 
@@ -480,8 +374,8 @@ static void test_matrix(void)
 		{ pages_per_huge + 7, 100, "100 pages inside the second huge page" },
 	};
 	uint64_t pages_2m, n;
-	struct stats stats;
-	struct pool pool;
+	struct gmem_huge_stats stats;
+	struct hugetlb_pool pool;
 	struct test t;
 	int i;
 
@@ -543,7 +437,7 @@ static void test_matrix(void)
 /* Shared at creation: the first fault splits; all private merges. */
 static void test_init_shared(void)
 {
-	struct stats stats;
+	struct gmem_huge_stats stats;
 	uint64_t pages_2m;
 	struct test t;
 
@@ -572,7 +466,7 @@ static void test_held_page(void)
 	const uint64_t held = pages_per_huge + 5;
 	struct iovec iov;
 	uint64_t error_offset = 0;
-	struct stats stats;
+	struct gmem_huge_stats stats;
 	size_t total;
 	char buf[64];
 	int pipefd[2];
@@ -614,14 +508,6 @@ static void test_held_page(void)
 	test_destroy(&t);
 }
 
-static uint64_t st_blocks(int fd)
-{
-	struct stat st;
-
-	TEST_ASSERT(!fstat(fd, &st), "fstat");
-	return st.st_blocks;
-}
-
 /*
  * Punching a split huge page: in part zeroes.  Whole, a HugeTLB page
  * merges and goes back to the pool.  A THP's 4K pages punched out go back
@@ -629,8 +515,8 @@ static uint64_t st_blocks(int fd)
  */
 static void test_punch(void)
 {
-	struct stats stats;
-	struct pool pool;
+	struct gmem_huge_stats stats;
+	struct hugetlb_pool pool;
 	struct test t;
 
 	test_create(&t, 0);
@@ -664,7 +550,7 @@ static void test_punch(void)
 	pool.resv++;
 	assert_pool(&pool, "after punching a split page whole");
 	assert_stats(&stats, 0, 1, "after punching a split page whole");
-	TEST_ASSERT_EQ(st_blocks(t.fd), huge / 512);
+	TEST_ASSERT_EQ(fd_st_blocks(t.fd), huge / 512);
 	/* The guest's words there are gone: the page comes back zeroed, split. */
 	TEST_ASSERT_EQ(((uint64_t *)t.mem)[10 * 512], 0);
 	assert_stats(&stats, 1, 1, "after the host faulted the punched page in again");
@@ -675,28 +561,9 @@ static void test_punch(void)
 	test_destroy(&t);
 }
 
-static void write_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0, "open %s", path);
-	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write '%s' to %s", val, path);
-	close(fd);
-}
-
 static void assert_cg(const char *cg, uint64_t current, uint64_t rsvd, const char *when)
 {
-	char path[128];
-	uint64_t c, r;
-
-	snprintf(path, sizeof(path), "%s/hugetlb.%s.current", cg, cg_size);
-	c = read_u64(path);
-	snprintf(path, sizeof(path), "%s/hugetlb.%s.rsvd.current", cg, cg_size);
-	r = read_u64(path);
-
-	TEST_ASSERT(c == current && r == rsvd,
-		    "hugetlb cgroup %s %s: current %lu rsvd.current %lu, want %lu and %lu",
-		    cg, when, c, r, current, rsvd);
+	hugetlb_cgroup_assert(cg, huge, current, rsvd, when);
 }
 
 static void write_cg(const char *cg, const char *file, const char *val)
@@ -704,29 +571,7 @@ static void write_cg(const char *cg, const char *file, const char *val)
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%s", cg, file);
-	write_str(path, val);
-}
-
-/* Waits for the removed cgroups below @cg to be gone: 10 s at most. */
-static void wait_no_dying_cgroups(const char *cg, const char *when)
-{
-	char path[128], line[128];
-	uint64_t dying = -1;
-	int i;
-
-	snprintf(path, sizeof(path), "%s/cgroup.stat", cg);
-	for (i = 0; i < 1000; i++) {
-		FILE *f = fopen(path, "r");
-
-		TEST_ASSERT(f, "open %s", path);
-		while (fgets(line, sizeof(line), f))
-			sscanf(line, "nr_dying_descendants %lu", &dying);
-		fclose(f);
-		if (!dying)
-			return;
-		usleep(10000);
-	}
-	TEST_FAIL("%s: %lu removed cgroup(s) below %s still there after 10 s", when, dying, cg);
+	write_file_str(path, val);
 }
 
 /*
@@ -739,19 +584,16 @@ static void wait_no_dying_cgroups(const char *cg, const char *when)
  */
 static void test_cgroup(void)
 {
-	char pid[32], max[32], max_file[32];
-	struct stats stats;
+	char max[32], max_file[32];
+	struct gmem_huge_stats stats;
 	struct test t;
 
-	TEST_ASSERT(!mkdir(CGROUP, 0755) || errno == EEXIST, "mkdir " CGROUP);
-	TEST_ASSERT(!mkdir(CGROUP_CREATOR, 0755) || errno == EEXIST, "mkdir " CGROUP_CREATOR);
-	TEST_ASSERT(!mkdir(CGROUP_CHILD, 0755) || errno == EEXIST, "mkdir " CGROUP_CHILD);
-	write_str(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
-	write_cg(CGROUP, "cgroup.subtree_control", "+hugetlb");
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	write_cg(CGROUP_CREATOR, "cgroup.procs", pid);
+	cgroup_create_hugetlb(CGROUP);
+	cgroup_create_hugetlb(CGROUP_CREATOR);
+	cgroup_create_hugetlb(CGROUP_CHILD);
+	cgroup_move_self(CGROUP_CREATOR);
 	test_create(&t, 0);
-	write_cg(CGROUP_CHILD, "cgroup.procs", pid);
+	cgroup_move_self(CGROUP_CHILD);
 
 	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE, 0, huge), "fallocate");
 	assert_cg(CGROUP, huge, NR_HUGE * huge, "with one huge page allocated");
@@ -775,16 +617,16 @@ static void test_cgroup(void)
 	assert_cg(CGROUP_CHILD, NR_HUGE * huge, 0, "with the file allocated");
 	convert(&t, 1, 1, true);
 
-	write_cg(CGROUP_CREATOR, "cgroup.procs", pid);
+	cgroup_move_self(CGROUP_CREATOR);
 	TEST_ASSERT(!rmdir(CGROUP_CHILD), "rmdir " CGROUP_CHILD);
-	wait_no_dying_cgroups(CGROUP, "a huge page split");
+	cgroup_wait_no_dying_descendants(CGROUP, "a huge page split");
 	assert_cg(CGROUP, NR_HUGE * huge, NR_HUGE * huge, "with its child removed");
 	convert(&t, 1, 1, false);
 	assert_cg(CGROUP, NR_HUGE * huge, NR_HUGE * huge, "after the merge");
 	test_destroy(&t);
 	assert_cg(CGROUP, 0, 0, "after close");
 
-	write_str(CGROUP_ROOT "/cgroup.procs", pid);
+	cgroup_move_self(CGROUP_ROOT);
 	TEST_ASSERT(!rmdir(CGROUP_CREATOR), "rmdir " CGROUP_CREATOR);
 	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
 }
@@ -828,7 +670,7 @@ static void *convert_loop(void *arg)
 static void test_punch_close_race(void)
 {
 	struct racer r = {};
-	struct pool pool;
+	struct hugetlb_pool pool;
 	pthread_t thread;
 	unsigned int seed = 2;
 	struct test t;
@@ -854,7 +696,7 @@ static void test_punch_close_race(void)
 
 	/* Closed under the converting thread. */
 	kvm_vm_free(t.vm);
-	munmap(t.reserved, (NR_HUGE + 1) * huge);
+	gmem_munmap_aligned(t.reserved, NR_HUGE * huge, huge);
 	close(t.fd);
 	WRITE_ONCE(r.stop, true);
 	pthread_join(thread, NULL);
@@ -901,9 +743,9 @@ static void test_first_fault_race(void)
 	const int rounds = huge_shift == 21 ? 8 : 2;
 	struct first_fault f;
 	pthread_barrier_t go;
-	struct stats stats;
+	struct gmem_huge_stats stats;
 	pthread_t thread;
-	struct pool pool;
+	struct hugetlb_pool pool;
 	struct test t;
 	int i;
 
@@ -975,16 +817,14 @@ static void poison_pfn(uint64_t pfn)
  * again; a split one gives its healthy 4K pages to the page allocator):
  * grow the pool back.
  */
-static void restore_pool(const struct pool *pool)
+static void restore_pool(const struct hugetlb_pool *pool)
 {
-	struct pool want = *pool;
-	char path[128];
+	struct hugetlb_pool want = *pool;
 
 	want.total--;
 	want.free--;
 	assert_pool(&want, "after a poisoned huge page was closed");
-	snprintf(path, sizeof(path), "%snr_hugepages", pool_dir);
-	write_u64(path, pool->total);
+	hugetlb_pool_resize(huge, pool->total);
 	assert_pool(pool, "after the pool was grown back");
 }
 
@@ -992,7 +832,7 @@ static void restore_pool(const struct pool *pool)
  * A file created shared whose second huge page is made private, whole;
  * saves the pool first.  Returns the pfn of its page @victim.
  */
-static uint64_t private_huge_page(struct test *t, struct pool *pool, uint64_t victim)
+static uint64_t private_huge_page(struct test *t, struct hugetlb_pool *pool, uint64_t victim)
 {
 	uint64_t pfn;
 
@@ -1035,8 +875,8 @@ static void guest_touch_poisoned(struct test *t, uint64_t page)
 static void test_poison(void)
 {
 	const uint64_t victim = pages_per_huge + 7, other = pages_per_huge + 100;
-	struct stats stats, s;
-	struct pool pool;
+	struct gmem_huge_stats stats, s;
+	struct hugetlb_pool pool;
 	struct test t;
 	uint64_t pfn;
 
@@ -1083,8 +923,8 @@ static void test_poison(void)
 static void test_poison_piece(void)
 {
 	const uint64_t victim = pages_per_huge + 9, other = pages_per_huge + 100;
-	struct stats stats;
-	struct pool pool;
+	struct gmem_huge_stats stats;
+	struct hugetlb_pool pool;
 	struct test t;
 	uint64_t pfn;
 
@@ -1147,7 +987,7 @@ static void test_cached(void)
 static void test_poison_punch(void)
 {
 	const uint64_t victim = pages_per_huge + 7;
-	struct pool pool, p;
+	struct hugetlb_pool pool, p;
 	struct test t;
 	uint64_t pfn;
 	int other;
@@ -1220,12 +1060,12 @@ static void *poison_convert_loop(void *arg)
 static void test_poison_race(void)
 {
 	const uint64_t victim = pages_per_huge + 7;
-	struct stats before, after;
+	struct gmem_huge_stats before, after;
 	uint64_t pfn, page, start;
 	unsigned int seed = 3;
 	struct poison_racer r;
 	pthread_t thread;
-	struct pool pool;
+	struct hugetlb_pool pool;
 	struct test t;
 	int i;
 
@@ -1273,8 +1113,7 @@ static void test_poison_race(void)
 static void test_close_held(void)
 {
 	struct iovec iov;
-	struct pool pool, want;
-	char path[128];
+	struct hugetlb_pool pool, want;
 	int pipefd[2];
 	struct test t;
 
@@ -1300,118 +1139,244 @@ static void test_close_held(void)
 	close(pipefd[1]);
 
 	/* Give the pool its page back, as an admin would. */
-	snprintf(path, sizeof(path), "%snr_hugepages", pool_dir);
-	write_u64(path, pool.total);
+	hugetlb_pool_resize(huge, pool.total);
 	assert_pool(&pool, "after the pool was grown back");
 }
 
-static char thp_setting[64];
-
-/* THP "madvise" or "always" lets guest_memfd take 2M pages; not "never". */
-static void thp_setting_madvise(void)
+/* Dissolved huge pages: close_held's one, none anywhere else. */
+static void assert_dissolves(const struct gmem_huge_stats *before, uint64_t want)
 {
-	FILE *f = fopen(THP_ENABLED, "r");
-	char *l, *r;
+	struct gmem_huge_stats s;
 
-	TEST_ASSERT(f && fgets(thp_setting, sizeof(thp_setting), f), "read " THP_ENABLED);
-	fclose(f);
-	l = strchr(thp_setting, '[');
-	r = strchr(thp_setting, ']');
-	TEST_ASSERT(l && r, THP_ENABLED " reads %s", thp_setting);
-	*r = 0;
-	memmove(thp_setting, l + 1, strlen(l + 1) + 1);
-	if (!strcmp(thp_setting, "never"))
-		write_str(THP_ENABLED, "madvise");
+	read_stats(&s);
+	TEST_ASSERT_EQ(s.dissolves - before->dissolves, want);
 }
 
-static void thp_setting_restore(void)
+static void setup(enum vm_mem_backing_src_type t)
 {
-	write_str(THP_ENABLED, thp_setting);
-}
-
-/* -o NAME: only the subtest test_NAME. */
-static const char *only;
-
-#define RUN(name) do {						\
-	if (!only || !strcmp(only, #name))			\
-		test_##name();					\
-} while (0)
-
-int main(int argc, char *argv[])
-{
-	struct stats before, after;
-	int opt;
-
-	while ((opt = getopt(argc, argv, "p:to:")) != -1) {
-		switch (opt) {
-		case 'p':
-			huge_shift = atoi(optarg);
-			break;
-		case 't':
-			thp = true;
-			break;
-		case 'o':
-			only = optarg;
-			break;
-		default:
-			printf("usage: %s [-p 21|30] [-t] [-o NAME]\n"
-			       "  -p: log2 of the HugeTLB page size (21)\n"
-			       "  -t: transparent huge pages (2M) instead\n"
-			       "  -o: only the subtest NAME (matrix, cgroup, ...)\n", argv[0]);
-			exit(KSFT_FAIL);
-		}
-	}
-	TEST_ASSERT(!thp || huge_shift == 21, "-t takes 2M pages");
-	TEST_ASSERT(huge_shift == 21 || huge_shift == 30, "-p 21 or -p 30");
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(backing_src_guest_memfd_offered(t));
+	backing = t;
+	thp = t == VM_MEM_SRC_GUEST_MEMFD_THP;
+	huge = get_backing_src_pagesz(t);
+	huge_shift = backing_src_guest_memfd_log2(t);
+	/* A second file in poison_punch may take all the rest. */
+	if (!thp)
+		TEST_REQUIRE(hugetlb_pool_unreserved(huge) >= NR_HUGE);
 	shared = calloc(MAX_PAGES, sizeof(*shared));
 	seeds = calloc(MAX_PAGES, sizeof(*seeds));
 	TEST_ASSERT(shared && seeds, "calloc");
-	huge = BIT_ULL(huge_shift);
 	pages_per_huge = huge / 4096;
-	/* checked() reads it before any guest_do(), with -o. */
+	/* checked() reads it before any guest_do(). */
 	cmd.pages_per_huge = pages_per_huge;
 	nr_pages = NR_HUGE * pages_per_huge;
-	snprintf(pool_dir, sizeof(pool_dir), "/sys/kernel/mm/hugepages/hugepages-%lukB/",
-		 huge >> 10);
-	snprintf(cg_size, sizeof(cg_size), huge_shift == 30 ? "1GB" : "2MB");
-	snprintf(level_stat, sizeof(level_stat), huge_shift == 30 ? "pages_1g" : "pages_2m");
-
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	if (thp) {
-		TEST_ASSERT(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & huge,
-			    "2M transparent huge pages not offered");
-		thp_setting_madvise();
-		RUN(matrix);
-		RUN(init_shared);
-		RUN(held_page);
-		RUN(punch);
-		RUN(punch_close_race);
-		RUN(first_fault_race);
-		thp_setting_restore();
-		return 0;
-	}
-	TEST_ASSERT(kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & huge,
-		    "%s pages not offered", cg_size);
-
-	read_stats(&before);
-	RUN(matrix);
-	RUN(init_shared);
-	RUN(held_page);
-	RUN(punch);
-	RUN(cached);
-	RUN(cgroup);
-	RUN(punch_close_race);
-	RUN(first_fault_race);
-	if (huge_shift == 21)
-		RUN(close_held);
-	read_stats(&after);
-	TEST_ASSERT_EQ(after.dissolves - before.dissolves,
-		       huge_shift == 21 && (!only || !strcmp(only, "close_held")));
-	if (huge_shift == 21) {
-		RUN(poison);
-		RUN(poison_piece);
-		RUN(poison_punch);
-		RUN(poison_race);
-	}
-	return 0;
+	cg_size = thp ? "THP" : hugetlb_cgroup_size_name(huge);
+	level_stat = kvm_stage2_stat_name(huge);
 }
+
+/*
+ * What a failed scenario may leave changed, saved before it starts, and
+ * what restore() needs to know: it runs in the harness's parent, which
+ * has none of the globals that setup() set.
+ */
+struct saved {
+	char thp_enabled[32];
+	struct hugetlb_pool pool;
+	uint64_t huge;
+	bool thp;
+};
+
+static void save(struct saved *saved)
+{
+	saved->huge = huge;
+	saved->thp = thp;
+	TEST_ASSERT(!__thp_enabled_get(saved->thp_enabled, sizeof(saved->thp_enabled)),
+		    "reading the THP setting");
+	if (!thp)
+		hugetlb_pool_read(huge, &saved->pool);
+	/* THP "madvise" or "always" lets guest_memfd take 2M pages; not "never". */
+	if (thp && !strcmp(saved->thp_enabled, "never"))
+		thp_enabled_set("madvise");
+}
+
+/* In the harness's parent, however the scenario ended: asserts nothing. */
+static int restore(const struct saved *saved)
+{
+	int bad = __thp_enabled_set(saved->thp_enabled);
+
+	bad |= __cgroup_remove(CGROUP_CHILD);
+	bad |= __cgroup_remove(CGROUP_CREATOR);
+	bad |= __cgroup_remove(CGROUP);
+	if (!saved->thp)
+		bad |= __hugetlb_pool_resize(saved->huge, saved->pool.total);
+	return bad;
+}
+
+/* The scenarios of every backing. */
+FIXTURE(conversion) {
+	struct saved saved;
+	struct gmem_huge_stats before;
+};
+
+FIXTURE_VARIANT(conversion) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(conversion, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_VARIANT_ADD(conversion, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_VARIANT_ADD(conversion, guest_memfd_thp) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_THP,
+};
+
+FIXTURE_SETUP(conversion)
+{
+	setup(variant->backing);
+	save(&self->saved);
+	read_stats(&self->before);
+}
+
+FIXTURE_TEARDOWN_PARENT(conversion)
+{
+	TEST_ASSERT(!restore(&self->saved), "putting settings back");
+}
+
+TEST_F_TIMEOUT(conversion, matrix, 900)
+{
+	test_matrix();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(conversion, init_shared, 900)
+{
+	test_init_shared();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(conversion, held_page, 900)
+{
+	test_held_page();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(conversion, punch, 900)
+{
+	test_punch();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(conversion, punch_close_race, 900)
+{
+	test_punch_close_race();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(conversion, first_fault_race, 900)
+{
+	test_first_fault_race();
+	assert_dissolves(&self->before, 0);
+}
+
+/* HugeTLB only: THPs are neither pool memory nor charged to hugetlb cgroups. */
+FIXTURE(hugetlb) {
+	struct saved saved;
+	struct gmem_huge_stats before;
+};
+
+FIXTURE_VARIANT(hugetlb) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(hugetlb, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_VARIANT_ADD(hugetlb, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_SETUP(hugetlb)
+{
+	setup(variant->backing);
+	save(&self->saved);
+	read_stats(&self->before);
+}
+
+FIXTURE_TEARDOWN_PARENT(hugetlb)
+{
+	TEST_ASSERT(!restore(&self->saved), "putting settings back");
+}
+
+TEST_F_TIMEOUT(hugetlb, cached, 900)
+{
+	test_cached();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(hugetlb, cgroup, 900)
+{
+	test_cgroup();
+	assert_dissolves(&self->before, 0);
+}
+
+/*
+ * 2M HugeTLB only: these take a page out of the pool and grow it back,
+ * which 1G pages cannot be counted on for.
+ */
+FIXTURE(hugetlb_2mb) {
+	struct saved saved;
+	struct gmem_huge_stats before;
+};
+
+FIXTURE_VARIANT(hugetlb_2mb) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(hugetlb_2mb, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_SETUP(hugetlb_2mb)
+{
+	setup(variant->backing);
+	save(&self->saved);
+	read_stats(&self->before);
+}
+
+FIXTURE_TEARDOWN_PARENT(hugetlb_2mb)
+{
+	TEST_ASSERT(!restore(&self->saved), "putting settings back");
+}
+
+TEST_F_TIMEOUT(hugetlb_2mb, close_held, 900)
+{
+	test_close_held();
+	assert_dissolves(&self->before, 1);
+}
+
+TEST_F_TIMEOUT(hugetlb_2mb, poison, 900)
+{
+	test_poison();
+}
+
+TEST_F_TIMEOUT(hugetlb_2mb, poison_piece, 900)
+{
+	test_poison_piece();
+}
+
+TEST_F_TIMEOUT(hugetlb_2mb, poison_punch, 900)
+{
+	test_poison_punch();
+}
+
+TEST_F_TIMEOUT(hugetlb_2mb, poison_race, 900)
+{
+	test_poison_race();
+}
+
+KVM_BACKING_HARNESS_MAIN

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * guest_memfd backed by the HugeTLB pools (GUEST_MEMFD_FLAG_HUGETLB), for
- * every page size KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES offers (the test kernel
- * boots with 2M and 1G pools, and both must be offered):
+ * guest_memfd backed by the HugeTLB pools (GUEST_MEMFD_FLAG_HUGETLB), on
+ * 2M and 1G pages (guest_memfd_hugetlb_2mb, guest_memfd_hugetlb_1gb: "-s
+ * NAME" picks one; one that KVM does not offer, or whose pool has fewer
+ * than 2 free pages, is skipped):
  *
  *  - creation: every invalid argument gets EINVAL, a file larger than the
  *    pool gets ENOMEM, and neither reserves anything;
@@ -24,57 +25,27 @@
 #include <sys/stat.h>
 #include <linux/sizes.h>
 
+#include "guest_memfd.h"
+#include "hugepage_util.h"
+#include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
 #include "guest_memfd_pages.h"
 
-#define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_hugetlb_test"
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
 
-struct pool {
-	uint64_t total, free, resv;
-};
-
-static void read_pool(unsigned int shift, struct pool *p)
+static void read_pool(unsigned int shift, struct hugetlb_pool *p)
 {
-	static const char * const names[] = { "nr_hugepages", "free_hugepages", "resv_hugepages" };
-	uint64_t *vals[] = { &p->total, &p->free, &p->resv };
-	char path[128];
-	int i;
-
-	for (i = 0; i < 3; i++) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%lukB/%s",
-			 BIT(shift) >> 10, names[i]);
-		f = fopen(path, "r");
-		TEST_ASSERT(f, "open %s", path);
-		TEST_ASSERT(fscanf(f, "%lu", vals[i]) == 1, "read %s", path);
-		fclose(f);
-	}
+	hugetlb_pool_read(BIT_ULL(shift), p);
 }
 
-static void assert_pool(unsigned int shift, const struct pool *want, const char *when)
+static void assert_pool(unsigned int shift, const struct hugetlb_pool *want, const char *when)
 {
-	struct pool p;
-
-	read_pool(shift, &p);
-	TEST_ASSERT(p.total == want->total && p.free == want->free && p.resv == want->resv,
-		    "%uK pool %s: total/free/rsvd %lu/%lu/%lu, want %lu/%lu/%lu",
-		    (unsigned int)(BIT(shift) >> 10), when, p.total, p.free, p.resv,
-		    want->total, want->free, want->resv);
-}
-
-static uint64_t st_blocks(int fd)
-{
-	struct stat st;
-
-	TEST_ASSERT(!fstat(fd, &st), "fstat");
-	return st.st_blocks;
+	hugetlb_pool_assert(BIT_ULL(shift), want, when);
 }
 
 static void assert_einval(struct kvm_create_guest_memfd *args, struct kvm_vm *vm,
@@ -91,7 +62,7 @@ static void test_invalid(struct kvm_vm *vm, unsigned int shift, unsigned long si
 	const uint64_t huge = BIT_ULL(shift);
 	const uint8_t bad_shifts[] = { 0, 12, 13, 20, 22, 29, 31, 39, 63, 64, 200, 255 };
 	struct kvm_create_guest_memfd args;
-	struct pool before;
+	struct hugetlb_pool before;
 	unsigned int i;
 
 	read_pool(shift, &before);
@@ -130,7 +101,7 @@ static void test_invalid(struct kvm_vm *vm, unsigned int shift, unsigned long si
 static void test_exhaustion(struct kvm_vm *vm, unsigned int shift)
 {
 	const uint64_t huge = BIT_ULL(shift);
-	struct pool before;
+	struct hugetlb_pool before;
 	int fd, fd2;
 
 	read_pool(shift, &before);
@@ -157,7 +128,7 @@ static void test_accounting(struct kvm_vm *vm, unsigned int shift)
 {
 	const uint64_t huge = BIT_ULL(shift);
 	const uint64_t nr = 2;
-	struct pool before, want;
+	struct hugetlb_pool before, want;
 	int fd;
 
 	read_pool(shift, &before);
@@ -169,7 +140,7 @@ static void test_accounting(struct kvm_vm *vm, unsigned int shift)
 	want = before;
 	want.resv += nr;
 	assert_pool(shift, &want, "after creation");
-	TEST_ASSERT_EQ(st_blocks(fd), 0);
+	TEST_ASSERT_EQ(fd_st_blocks(fd), 0);
 
 	/* A 4K allocation takes the whole huge page, once. */
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, huge + 4096, 4096), "fallocate");
@@ -177,13 +148,13 @@ static void test_accounting(struct kvm_vm *vm, unsigned int shift)
 	want.free--;
 	want.resv--;
 	assert_pool(shift, &want, "after allocating one huge page");
-	TEST_ASSERT_EQ(st_blocks(fd), huge / 512);
+	TEST_ASSERT_EQ(fd_st_blocks(fd), huge / 512);
 
 	/* Part of a huge page: zeroed, not freed. */
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       huge + 8192, huge - 8192), "punch part");
 	assert_pool(shift, &want, "after a partial punch");
-	TEST_ASSERT_EQ(st_blocks(fd), huge / 512);
+	TEST_ASSERT_EQ(fd_st_blocks(fd), huge / 512);
 
 	/* A punch over more than the page, and over a hole, frees the page. */
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
@@ -191,54 +162,21 @@ static void test_accounting(struct kvm_vm *vm, unsigned int shift)
 	want.free++;
 	want.resv++;
 	assert_pool(shift, &want, "after punching the whole file");
-	TEST_ASSERT_EQ(st_blocks(fd), 0);
+	TEST_ASSERT_EQ(fd_st_blocks(fd), 0);
 
 	/* Allocated pages go back to the pool on close, and the rest of the reservation. */
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, nr * huge), "fallocate all");
 	want.free -= nr;
 	want.resv -= nr;
 	assert_pool(shift, &want, "after allocating the whole file");
-	TEST_ASSERT_EQ(st_blocks(fd), nr * huge / 512);
+	TEST_ASSERT_EQ(fd_st_blocks(fd), nr * huge / 512);
 	close(fd);
 	assert_pool(shift, &before, "after close");
 }
 
-static void cg_write(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0, "open %s", path);
-	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write '%s' to %s", val, path);
-	close(fd);
-}
-
-/* hugetlb.<size>.<what> of the test's cgroup. */
-static void cg_path(char *path, size_t len, unsigned int shift, const char *what)
-{
-	snprintf(path, len, CGROUP "/hugetlb.%lu%s.%s",
-		 shift >= 30 ? BIT(shift) >> 30 : BIT(shift) >> 20,
-		 shift >= 30 ? "GB" : "MB", what);
-}
-
-static uint64_t cg_read(unsigned int shift, const char *what)
-{
-	char path[128];
-	uint64_t val;
-	FILE *f;
-
-	cg_path(path, sizeof(path), shift, what);
-	f = fopen(path, "r");
-	TEST_ASSERT(f, "open %s", path);
-	TEST_ASSERT(fscanf(f, "%lu", &val) == 1, "read %s", path);
-	fclose(f);
-	return val;
-}
-
 static void assert_cg(unsigned int shift, uint64_t current, uint64_t rsvd, const char *when)
 {
-	TEST_ASSERT(cg_read(shift, "current") == current && cg_read(shift, "rsvd.current") == rsvd,
-		    "hugetlb cgroup %s: current %lu rsvd.current %lu, want %lu and %lu", when,
-		    cg_read(shift, "current"), cg_read(shift, "rsvd.current"), current, rsvd);
+	hugetlb_cgroup_assert(CGROUP, BIT_ULL(shift), current, rsvd, when);
 }
 
 /*
@@ -250,15 +188,13 @@ static void assert_cg(unsigned int shift, uint64_t current, uint64_t rsvd, const
 static void test_cgroup(struct kvm_vm *vm, unsigned int shift)
 {
 	const uint64_t huge = BIT_ULL(shift);
-	char pid[32], path[128], max[32];
-	struct pool before;
+	struct hugetlb_pool before;
+	char max[32];
 	int fd;
 
 	read_pool(shift, &before);
-	TEST_ASSERT(!mkdir(CGROUP, 0755) || errno == EEXIST, "mkdir " CGROUP);
-	cg_write(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	cg_write(CGROUP "/cgroup.procs", pid);
+	cgroup_create_hugetlb(CGROUP);
+	cgroup_move_self(CGROUP);
 	assert_cg(shift, 0, 0, "before");
 
 	fd = __vm_create_guest_memfd_hugetlb(vm, 2 * huge, 0, shift);
@@ -275,23 +211,17 @@ static void test_cgroup(struct kvm_vm *vm, unsigned int shift)
 	assert_cg(shift, 0, 0, "after close");
 
 	/* Room for one page only. */
-	cg_path(path, sizeof(path), shift, "rsvd.max");
 	snprintf(max, sizeof(max), "%lu", huge);
-	cg_write(path, max);
+	hugetlb_cgroup_write(CGROUP, huge, "rsvd.max", max);
 	fd = __vm_create_guest_memfd_hugetlb(vm, 2 * huge, 0, shift);
 	TEST_ASSERT(fd < 0 && errno == ENOMEM, "a file over the cgroup's rsvd.max: %d (%s)",
 		    fd, fd < 0 ? strerror(errno) : "created");
 	assert_cg(shift, 0, 0, "after ENOMEM");
 	assert_pool(shift, &before, "after the cgroup's ENOMEM");
-	cg_write(path, "max");
+	hugetlb_cgroup_write(CGROUP, huge, "rsvd.max", "max");
 
-	cg_write(CGROUP_ROOT "/cgroup.procs", pid);
+	cgroup_move_self(CGROUP_ROOT);
 	TEST_ASSERT(!rmdir(CGROUP), "rmdir " CGROUP);
-}
-
-static const char *level_stat(unsigned int shift)
-{
-	return shift >= 30 ? "pages_1g" : "pages_2m";
 }
 
 /*
@@ -309,14 +239,14 @@ static void test_guest(unsigned int shift, bool aligned)
 	/* Misaligned: the memslot starts 4K into the file. */
 	const uint64_t offset = aligned ? 0 : 4096;
 	const uint64_t size = huge - offset;
-	const char *stat = shift >= 30 ? "pages_1g" : "pages_2m";
-	const char *other = shift >= 30 ? "pages_2m" : "pages_1g";
+	const char *stat = kvm_stage2_stat_name(huge);
+	const char *other = kvm_stage2_stat_name(shift >= 30 ? SZ_2M : SZ_1G);
 	const uint64_t punch = align_down(size / 2, 4096);
 	uint64_t mapped, mapped_other, last_zero, zeros;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
-	struct pool before, want;
-	void *uaddr;
+	struct hugetlb_pool before, want;
+	void *uaddr, *reserved;
 	int fd;
 
 	read_pool(shift, &before);
@@ -325,15 +255,10 @@ static void test_guest(unsigned int shift, bool aligned)
 	fd = __vm_create_guest_memfd_hugetlb(vm, huge, 0, shift);
 	TEST_ASSERT(fd >= 0, "create: %s", strerror(errno));
 
-	/*
-	 * userspace_addr is never touched (all private) but KVM maps huge only
-	 * where it is aligned like the gfn: reserve aligned address space.
-	 */
-	uaddr = mmap(NULL, 2 * huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		     -1, 0);
-	TEST_ASSERT(uaddr != MAP_FAILED, "mmap");
+	/* userspace_addr is never touched (all private), but aligned like the gfn. */
+	uaddr = gmem_reserve_aligned(huge, huge, &reserved);
 	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA, size,
-				   (void *)align_up((uint64_t)uaddr, huge), fd, offset);
+				   uaddr, fd, offset);
 	vm_mem_set_private(vm, GMEM_GPA, size);
 	/* The guest's own page tables map 2M pages: fewer tables, same stage 2. */
 	virt_map_level(vm, GMEM_GPA, GMEM_GPA, align_up(size, SZ_2M), PG_LEVEL_2M);
@@ -365,39 +290,78 @@ static void test_guest(unsigned int shift, bool aligned)
 
 	kvm_vm_free(vm);
 	close(fd);
-	munmap(uaddr, 2 * huge);
+	gmem_munmap_aligned(reserved, huge, huge);
 	assert_pool(shift, &before, "after the VM and the file are gone");
 }
 
-int main(int argc, char *argv[])
-{
-	const unsigned long want_sizes = BIT(21) | BIT(30);
-	unsigned long sizes;
+FIXTURE(hugetlb) {
 	struct kvm_vm *vm;
+	unsigned long sizes;
 	unsigned int shift;
+};
+
+FIXTURE_VARIANT(hugetlb) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(hugetlb, guest_memfd_hugetlb_2mb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_2MB,
+};
+
+FIXTURE_VARIANT_ADD(hugetlb, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_SETUP(hugetlb)
+{
+	uint64_t huge = get_backing_src_pagesz(variant->backing);
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
+	TEST_REQUIRE(backing_src_guest_memfd_offered(variant->backing));
+	TEST_REQUIRE(hugetlb_pool_unreserved(huge) >= 2);
+	self->shift = backing_src_guest_memfd_log2(variant->backing);
+	self->sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
 
-	sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES);
-	TEST_ASSERT((sizes & want_sizes) == want_sizes,
-		    "KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES = 0x%lx, want 2M and 1G", sizes);
-
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB,
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	TEST_ASSERT(vm_check_cap(self->vm, KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB,
 		    "GUEST_MEMFD_FLAG_HUGETLB not offered");
-	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES), sizes);
-
-	for (shift = 12; shift < 64; shift++) {
-		if (!(sizes & BIT(shift)))
-			continue;
-		ksft_print_msg("%luK pages\n", BIT(shift) >> 10);
-		test_invalid(vm, shift, sizes);
-		test_exhaustion(vm, shift);
-		test_accounting(vm, shift);
-		test_cgroup(vm, shift);
-		test_guest(shift, true);
-		test_guest(shift, false);
-	}
-	kvm_vm_free(vm);
-	return 0;
+	TEST_ASSERT_EQ(vm_check_cap(self->vm, KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES), self->sizes);
 }
+
+/* In the harness's parent: the cgroup goes however the test ended. */
+FIXTURE_TEARDOWN_PARENT(hugetlb)
+{
+	TEST_ASSERT(!__cgroup_remove(CGROUP), "rmdir " CGROUP);
+}
+
+TEST_F_TIMEOUT(hugetlb, invalid, 300)
+{
+	test_invalid(self->vm, self->shift, self->sizes);
+}
+
+TEST_F_TIMEOUT(hugetlb, exhaustion, 300)
+{
+	test_exhaustion(self->vm, self->shift);
+}
+
+TEST_F_TIMEOUT(hugetlb, accounting, 300)
+{
+	test_accounting(self->vm, self->shift);
+}
+
+TEST_F_TIMEOUT(hugetlb, cgroup, 300)
+{
+	test_cgroup(self->vm, self->shift);
+}
+
+TEST_F_TIMEOUT(hugetlb, guest_aligned, 300)
+{
+	test_guest(self->shift, true);
+}
+
+TEST_F_TIMEOUT(hugetlb, guest_misaligned, 300)
+{
+	test_guest(self->shift, false);
+}
+
+KVM_BACKING_HARNESS_MAIN

@@ -42,9 +42,10 @@
  * that /proc/meminfo's HugeTLB and file-THP counters are back where they
  * started.
  *
- * Every run prints its seed.  "-s SEED" replays a run: the same operations
+ * Every run prints its seed.  "-r SEED" replays a run: the same operations
  * as long as the kernel behaves the same; "-n OPS" stops it after
- * operation OPS (with a "-t" long enough to get there).
+ * operation OPS (with a "-t" long enough to get there).  Two TAP results:
+ * the run, and the parent's check that everything was released.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,7 +67,9 @@
 #include "processor.h"
 #include "test_util.h"
 #include "ucall_common.h"
-#include "guest_memfd_fault_inject.h"
+#include "fault_inject.h"
+#include "guest_memfd.h"
+#include "hugepage_util.h"
 
 #define NR_FILES	4
 #define FIRST_SLOT	10
@@ -74,9 +77,6 @@
 #define GUEST_BATCH	256
 /* A range covering all of the 1G page: 1 pick in this many on that file. */
 #define WHOLE_1G_ODDS	50
-#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
-#define PONR_PARAM	"/sys/module/kvm/parameters/gmem_fail_after_ponr"
-#define CGROUP_ROOT	"/sys/fs/cgroup"
 #define CGROUP		CGROUP_ROOT "/guest_memfd_stress_test"
 
 struct page_model {
@@ -273,11 +273,11 @@ static uint64_t first_used(struct gmem_file *f, uint64_t page)
 /* A fault on a private page raises SIGBUS, which MADV_POPULATE_* report as EFAULT. */
 static bool host_can_fault(struct gmem_file *f, uint64_t page, int advice)
 {
-	if (!madvise(f->mem + page * PAGE_SIZE, PAGE_SIZE, advice))
-		return true;
-	STRESS_ASSERT(errno == EFAULT, "file %s page %lu: MADV_POPULATE_%s: %s", f->name, page,
-		      advice == MADV_POPULATE_READ ? "READ" : "WRITE", strerror(errno));
-	return false;
+	int err = gmem_host_fault(f->mem + page * PAGE_SIZE, PAGE_SIZE, advice);
+
+	STRESS_ASSERT(!err || err == EFAULT, "file %s page %lu: MADV_POPULATE_%s: %s", f->name,
+		      page, advice == MADV_POPULATE_READ ? "READ" : "WRITE", strerror(err));
+	return !err;
 }
 
 static sigjmp_buf sigbus_jmp;
@@ -364,46 +364,34 @@ static void check_all(void)
 	nr_full_checks++;
 }
 
-static long space0[ARRAY_SIZE(fault_attrs)], times0[ARRAY_SIZE(fault_attrs)];
+static long space0[ARRAY_SIZE(fault_inject_attrs)], times0[ARRAY_SIZE(fault_inject_attrs)];
 
 static void read_fault_counts(long *space, long *times)
 {
 	int a;
 
-	for (a = 0; a < ARRAY_SIZE(fault_attrs); a++) {
-		space[a] = fault_inject_read(fault_attrs[a], "space");
-		times[a] = fault_inject_read(fault_attrs[a], "times");
+	for (a = 0; a < ARRAY_SIZE(fault_inject_attrs); a++) {
+		space[a] = fault_inject_read(fault_inject_attrs[a], "space");
+		times[a] = fault_inject_read(fault_inject_attrs[a], "times");
 	}
 }
 
 /* After every conversion, to name the one that allocated. */
 static void check_no_alloc_after_ponr(void)
 {
-	long space[ARRAY_SIZE(fault_attrs)], times[ARRAY_SIZE(fault_attrs)];
+	long space[ARRAY_SIZE(fault_inject_attrs)], times[ARRAY_SIZE(fault_inject_attrs)];
 	int a, err = errno;
 
 	read_fault_counts(space, times);
-	for (a = 0; a < ARRAY_SIZE(fault_attrs); a++)
+	for (a = 0; a < ARRAY_SIZE(fault_inject_attrs); a++)
 		STRESS_ASSERT(space[a] == space0[a] && times[a] == times0[a],
 			      "%s space %ld times %ld, were %ld %ld: allocation after the point of no return",
-			      fault_attrs[a], space[a], times[a], space0[a], times0[a]);
+			      fault_inject_attrs[a], space[a], times[a], space0[a], times0[a]);
 	errno = err;
 }
 
-static char thp_saved[64];
-
-/* THP "madvise" or "always" lets guest_memfd take 2M pages; not "never". */
-static void thp_save(void)
-{
-	char *l, *r;
-
-	read_file(THP_ENABLED, thp_saved, sizeof(thp_saved));
-	l = strchr(thp_saved, '[');
-	r = strchr(thp_saved, ']');
-	TEST_ASSERT(l && r, THP_ENABLED " reads %s", thp_saved);
-	*r = 0;
-	memmove(thp_saved, l + 1, strlen(l + 1) + 1);
-}
+static char thp_saved[32];
+static struct fault_inject fault_inject;
 
 static const uint64_t contents[] = {
 	KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, KVM_SET_MEMORY_ATTRIBUTES2_ZERO, 0,
@@ -913,16 +901,10 @@ static void file_create(struct gmem_file *f, uint32_t slot)
 		.huge_page_size_log2 = f->shift,
 	};
 	uint64_t page;
-	void *aligned;
 
 	f->fd = __vm_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
 	TEST_ASSERT(f->fd >= 0, KVM_IOCTL_ERROR(KVM_CREATE_GUEST_MEMFD, f->fd));
-	f->reserved = mmap(NULL, f->size + f->huge, PROT_NONE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	TEST_ASSERT(f->reserved != MAP_FAILED, "mmap");
-	aligned = (void *)align_up((uint64_t)f->reserved, f->huge);
-	f->mem = mmap(aligned, f->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f->fd, 0);
-	TEST_ASSERT(f->mem == aligned, "mmap of the %s file", f->name);
+	f->mem = gmem_mmap_aligned(f->fd, f->size, f->huge, &f->reserved);
 	vm_set_user_memory_region2(vm, slot, KVM_MEM_GUEST_MEMFD, f->gpa, f->size, f->mem,
 				   f->fd, 0);
 	virt_map_level(vm, f->gpa, f->gpa, f->size, PG_LEVEL_2M);
@@ -943,7 +925,7 @@ static void file_create(struct gmem_file *f, uint32_t slot)
 
 static void file_destroy(struct gmem_file *f)
 {
-	munmap(f->reserved, f->size + f->huge);
+	gmem_munmap_aligned(f->reserved, f->size, f->huge);
 	close(f->fd);
 	free(f->used);
 	free(f->model);
@@ -970,23 +952,17 @@ static const char * const cgroup_files[] = {
 
 static void meminfo_read(long *values)
 {
-	char buf[8192], *line;
 	int k;
 
-	read_file("/proc/meminfo", buf, sizeof(buf));
-	for (k = 0; k < ARRAY_SIZE(meminfo_keys); k++) {
-		line = strstr(buf, meminfo_keys[k]);
-		TEST_ASSERT(line && line[strlen(meminfo_keys[k])] == ':',
-			    "/proc/meminfo has no %s", meminfo_keys[k]);
-		values[k] = atol(line + strlen(meminfo_keys[k]) + 1);
-	}
+	for (k = 0; k < ARRAY_SIZE(meminfo_keys); k++)
+		values[k] = read_file_key_u64("/proc/meminfo", meminfo_keys[k]);
 }
 
 /* Returns how many counters differ; reports them when @report. */
 static int released_check(const long *meminfo0, bool report)
 {
-	long meminfo[ARRAY_SIZE(meminfo_keys)];
-	char path[128], buf[32];
+	long meminfo[ARRAY_SIZE(meminfo_keys)], val;
+	char path[128];
 	int k, bad = 0;
 
 	meminfo_read(meminfo);
@@ -1000,13 +976,13 @@ static int released_check(const long *meminfo0, bool report)
 	}
 	for (k = 0; k < ARRAY_SIZE(cgroup_files); k++) {
 		snprintf(path, sizeof(path), CGROUP "/%s", cgroup_files[k]);
-		read_file(path, buf, sizeof(buf));
-		if (!atol(buf))
+		val = read_file_u64(path);
+		if (!val)
 			continue;
 		bad++;
 		if (report)
 			fprintf(stderr, "seed %lu: %s is %ld with every file gone\n",
-				seed, path, atol(buf));
+				seed, path, val);
 	}
 	return bad;
 }
@@ -1041,7 +1017,7 @@ static int run_test(uint64_t run_time, uint64_t max_ops)
 	int i, k, w;
 
 	pr_info("seed %lu\n", seed);
-	TEST_ASSERT(!write_file(CGROUP "/cgroup.procs", "0"), "joining " CGROUP);
+	write_file_str(CGROUP "/cgroup.procs", "0");
 	rng = seed;
 	TEST_ASSERT(!sigaction(SIGBUS, &sa, NULL), "sigaction(SIGBUS)");
 	read_fault_counts(space0, times0);
@@ -1095,21 +1071,52 @@ static void forward_signal(int sig)
 		kill(child, sig);
 }
 
-int main(int argc, char *argv[])
+/*
+ * Runs the test in a child, and reports how it ended as the first TAP
+ * result; returns nonzero if it could not wait for it.
+ */
+static int run_child(uint64_t run_time, uint64_t max_ops)
 {
 	struct sigaction sa = { .sa_handler = forward_signal, .sa_flags = SA_RESTART };
+	int status = 0, bad = 0;
+	char name[64];
+
+	child = fork();
+	if (!child)
+		exit(run_test(run_time, max_ops));
+	if (child > 0) {
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		while (waitpid(child, &status, 0) < 0) {
+			if (errno != EINTR) {
+				bad = 1;
+				break;
+			}
+		}
+	}
+	snprintf(name, sizeof(name), "stress.run seed %lu", seed);
+	if (WIFSIGNALED(status))
+		ksft_test_result_fail("%s: killed by signal %d\n", name, WTERMSIG(status));
+	else
+		ksft_test_result_code(child > 0 && !bad && WIFEXITED(status) ?
+				      WEXITSTATUS(status) : KSFT_FAIL, name, NULL);
+	return bad;
+}
+
+int main(int argc, char *argv[])
+{
 	long meminfo0[ARRAY_SIZE(meminfo_keys)];
 	uint64_t run_time = 90, max_ops = 0;
 	bool cgroup_made = false;
 	bool thp_changed = false;
 	bool seed_given = false;
 	struct timespec ts;
-	char buf[8] = "";
-	int opt, status = 0, bad;
+	int opt, bad;
 
-	while ((opt = getopt(argc, argv, "s:t:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:t:n:")) != -1) {
 		switch (opt) {
-		case 's':
+		case 'r':
 			seed = strtoull(optarg, NULL, 10);
 			seed_given = true;
 			break;
@@ -1120,8 +1127,8 @@ int main(int argc, char *argv[])
 			max_ops = strtoull(optarg, NULL, 0);
 			break;
 		default:
-			printf("usage: %s [-s SEED] [-t SECONDS] [-n OPS]\n"
-			       "  -s: seed of the run, to replay it (default: from the time)\n"
+			printf("usage: %s [-r SEED] [-t SECONDS] [-n OPS]\n"
+			       "  -r: seed of the run, to replay it (default: from the time)\n"
 			       "  -t: run time in seconds (default: 90)\n"
 			       "  -n: stop after OPS operations\n", argv[0]);
 			exit(KSFT_FAIL);
@@ -1136,9 +1143,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
 	TEST_REQUIRE((kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & (SZ_2M | SZ_1G)) ==
 		     (SZ_2M | SZ_1G));
-	TEST_REQUIRE(!access(PONR_PARAM, R_OK));
-	read_file(PONR_PARAM, buf, sizeof(buf));
-	TEST_REQUIRE(buf[0] == 'Y');
+	TEST_REQUIRE(get_kvm_param_bool("gmem_fail_after_ponr"));
 	TEST_ASSERT_EQ(getpagesize(), PAGE_SIZE);
 	TEST_REQUIRE(!access(CGROUP_ROOT "/cgroup.subtree_control", W_OK));
 	if (!(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & SZ_2M)) {
@@ -1151,12 +1156,16 @@ int main(int argc, char *argv[])
 	 * THP setting back however the child ends (assertions exit, crashes
 	 * are signals).
 	 */
-	fault_inject_find(FAULT_SPACE);
+	fault_inject_save(&fault_inject, fault_inject_marked, ARRAY_SIZE(fault_inject_marked),
+			  FAULT_INJECT_SPACE);
 	if (nr_files == NR_FILES)
-		thp_save();
-	bad = fault_inject_arm();
+		TEST_ASSERT(!__thp_enabled_get(thp_saved, sizeof(thp_saved)),
+			    "reading the THP setting");
+	ksft_print_header();
+	ksft_set_plan(2);
+	bad = fault_inject_arm(&fault_inject);
 	if (!bad)
-		bad = write_file(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
+		bad = __write_file_str(CGROUP_ROOT "/cgroup.subtree_control", "+hugetlb");
 	if (!bad) {
 		/* Left by a run that was killed: it holds no process. */
 		rmdir(CGROUP);
@@ -1169,35 +1178,15 @@ int main(int argc, char *argv[])
 		meminfo_read(meminfo0);
 	if (!bad && nr_files == NR_FILES && !strcmp(thp_saved, "never")) {
 		thp_changed = true;
-		bad = write_file(THP_ENABLED, "madvise");
+		bad = __thp_enabled_set("madvise");
 	}
-	if (!bad) {
-		child = fork();
-		if (!child)
-			return run_test(run_time, max_ops);
-		bad = child < 0;
-	}
-	if (child > 0) {
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-		while (waitpid(child, &status, 0) < 0) {
-			if (errno != EINTR) {
-				bad = 1;
-				break;
-			}
-		}
-	}
+	if (!bad)
+		bad = run_child(run_time, max_ops);
 	if (cgroup_made)
 		bad |= released_wait(meminfo0);
-	bad |= fault_inject_restore();
+	bad |= fault_inject_restore(&fault_inject);
 	if (thp_changed)
-		bad |= write_file(THP_ENABLED, thp_saved);
-	if (bad)
-		return KSFT_FAIL;
-	if (WIFSIGNALED(status)) {
-		signal(WTERMSIG(status), SIG_DFL);
-		raise(WTERMSIG(status));
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : KSFT_FAIL;
+		bad |= __thp_enabled_set(thp_saved);
+	ksft_test_result(!bad, "stress.released\n");
+	ksft_finished();
 }

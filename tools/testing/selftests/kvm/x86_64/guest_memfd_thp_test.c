@@ -18,6 +18,9 @@
  *  - closing the file gives the memory back: FileHugePages exactly, and
  *    MemFree (with what the per-CPU free lists hold) within 4 MiB, what the
  *    VM's own allocations and RCU-deferred frees may leave out.
+ *
+ * The THP setting and fault injection are put back by the harness's
+ * parent, whatever becomes of a scenario.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +31,10 @@
 #include <sys/mman.h>
 #include <linux/sizes.h>
 
+#include "fault_inject.h"
+#include "guest_memfd.h"
+#include "hugepage_util.h"
+#include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
@@ -39,35 +46,6 @@
 #define NR_THP		32
 /* 32 2M pages and a 4K page that no 2M page covers. */
 #define FILE_SIZE	(NR_THP * SZ_2M + SZ_4K)
-#define THP_ENABLED	"/sys/kernel/mm/transparent_hugepage/enabled"
-#define FAIL_DIR	"/sys/kernel/debug/fail_page_alloc/"
-
-static void write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-
-	TEST_ASSERT(fd >= 0, "open %s", path);
-	TEST_ASSERT(write(fd, val, strlen(val)) == strlen(val), "write %s to %s", val, path);
-	close(fd);
-}
-
-/* The value of @key in a "key value" file (/proc/vmstat, /proc/meminfo). */
-static uint64_t read_key(const char *path, const char *key)
-{
-	FILE *f = fopen(path, "r");
-	char name[64];
-	uint64_t val;
-
-	TEST_ASSERT(f, "open %s", path);
-	while (fscanf(f, "%63s %lu%*[^\n]", name, &val) == 2) {
-		if (!strcmp(name, key)) {
-			fclose(f);
-			return val;
-		}
-	}
-	TEST_FAIL("no %s in %s", key, path);
-	return 0;
-}
 
 struct counts {
 	uint64_t allocs, fallbacks, vm_allocs, vm_fallbacks, file_huge_kb, free_kb;
@@ -88,19 +66,23 @@ static uint64_t free_kb(void)
 		if (sscanf(line, " count: %lu", &n) == 1)
 			pcp += n;
 	fclose(f);
-	return read_key("/proc/meminfo", "MemFree:") + pcp * 4;
+	return read_file_key_u64("/proc/meminfo", "MemFree") + pcp * 4;
 }
 
 static void read_counts(struct counts *c)
 {
-	c->allocs = read_key("/proc/vmstat", "thp_gmem_alloc");
-	c->fallbacks = read_key("/proc/vmstat", "thp_gmem_fallback");
-	c->vm_allocs = read_key("/proc/vmstat", "thp_file_alloc");
-	c->vm_fallbacks = read_key("/proc/vmstat", "thp_file_fallback");
-	c->file_huge_kb = read_key("/proc/meminfo", "FileHugePages:");
+	struct gmem_huge_stats s;
+
+	gmem_huge_stats_read(VM_MEM_SRC_GUEST_MEMFD_THP, &s);
+	c->allocs = s.allocs;
+	c->fallbacks = s.fallbacks;
+	c->vm_allocs = read_file_key_u64("/proc/vmstat", "thp_file_alloc");
+	c->vm_fallbacks = read_file_key_u64("/proc/vmstat", "thp_file_fallback");
+	c->file_huge_kb = read_file_key_u64("/proc/meminfo", "FileHugePages");
 	c->free_kb = free_kb();
 }
 
+/* Of any size: the invalid ones must fail. */
 static int create_thp(struct kvm_vm *vm, uint64_t size, uint64_t flags, uint8_t shift)
 {
 	struct kvm_create_guest_memfd args = {
@@ -137,29 +119,19 @@ enum mode { THP_ON, THP_NEVER, NO_FREE_2M };
 
 static const char * const mode_names[] = { "THP on", "THP never", "no free 2M page" };
 
-/* Every allocation of order 9 or more by this task fails. */
-static void fail_huge_allocations(bool on)
-{
-	char path[64];
+/* Every allocation of order 9 or more by a marked task fails. */
+static const struct fault_inject_setting fail_huge_allocations[] = {
+	{ "fail_page_alloc", "probability", "100" },
+	{ "fail_page_alloc", "interval", "1" },
+	{ "fail_page_alloc", "times", "-1" },
+	{ "fail_page_alloc", "verbose", "0" },
+	{ "fail_page_alloc", "task-filter", "Y" },
+	{ "fail_page_alloc", "ignore-gfp-wait", "N" },
+	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
+	{ "fail_page_alloc", "min-order", "9" },
+};
 
-	if (on) {
-		write_file(FAIL_DIR "min-order", "9");
-		write_file(FAIL_DIR "verbose", "0");
-		write_file(FAIL_DIR "ignore-gfp-wait", "N");
-		write_file(FAIL_DIR "ignore-gfp-highmem", "N");
-		write_file(FAIL_DIR "task-filter", "Y");
-		write_file(FAIL_DIR "interval", "1");
-		write_file(FAIL_DIR "times", "-1");
-		write_file(FAIL_DIR "probability", "100");
-	} else {
-		write_file(FAIL_DIR "probability", "0");
-		write_file(FAIL_DIR "min-order", "1");
-	}
-	snprintf(path, sizeof(path), "/proc/%d/make-it-fail", getpid());
-	write_file(path, on ? "1" : "0");
-}
-
-static void test_guest(enum mode mode)
+static void test_guest(enum mode mode, struct fault_inject *fi)
 {
 	const struct vm_shape shape = {
 		.mode = VM_MODE_DEFAULT,
@@ -171,32 +143,35 @@ static void test_guest(enum mode mode)
 	struct counts before, now, gone;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
-	void *uaddr;
+	void *uaddr, *reserved;
 	int fd;
 
 	ksft_print_msg("%s\n", mode_names[mode]);
-	write_file(THP_ENABLED, mode == THP_NEVER ? "never" : "madvise");
+	thp_enabled_set(mode == THP_NEVER ? "never" : "madvise");
 	read_counts(&before);
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	fd = create_thp(vm, FILE_SIZE, 0, 21);
 	TEST_ASSERT(fd >= 0, "create: %s", strerror(errno));
-	/* KVM maps huge only where userspace_addr is aligned like the gfn. */
-	uaddr = mmap(NULL, FILE_SIZE + SZ_2M, PROT_NONE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	TEST_ASSERT(uaddr != MAP_FAILED, "mmap");
+	uaddr = gmem_reserve_aligned(FILE_SIZE, SZ_2M, &reserved);
 	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA, FILE_SIZE,
-				   (void *)align_up((uint64_t)uaddr, SZ_2M), fd, 0);
+				   uaddr, fd, 0);
 	vm_mem_set_private(vm, GMEM_GPA, FILE_SIZE);
 	virt_map_level(vm, GMEM_GPA, GMEM_GPA, NR_THP * SZ_2M, PG_LEVEL_2M);
 	virt_map(vm, GMEM_GPA + NR_THP * SZ_2M, GMEM_GPA + NR_THP * SZ_2M, 1);
 	vcpu_args_set(vcpu, 3, GMEM_GPA, FILE_SIZE, 0x5eed7000ull + mode);
 
-	if (mode == NO_FREE_2M)
-		fail_huge_allocations(true);
+	if (mode == NO_FREE_2M) {
+		fault_inject_save(fi, fail_huge_allocations, ARRAY_SIZE(fail_huge_allocations),
+				  NULL);
+		TEST_ASSERT(!fault_inject_arm(fi), "arming fault injection");
+		fault_inject_mark_task(true);
+	}
 	run_guest(vcpu, 0, NULL);
-	if (mode == NO_FREE_2M)
-		fail_huge_allocations(false);
+	if (mode == NO_FREE_2M) {
+		fault_inject_mark_task(false);
+		TEST_ASSERT(!fault_inject_restore(fi), "putting fault injection back");
+	}
 
 	read_counts(&now);
 	pages_2m = vm_get_stat(vm, "pages_2m");
@@ -241,7 +216,7 @@ static void test_guest(enum mode mode)
 
 	kvm_vm_free(vm);
 	close(fd);
-	munmap(uaddr, FILE_SIZE + SZ_2M);
+	gmem_munmap_aligned(reserved, FILE_SIZE, SZ_2M);
 	read_counts(&gone);
 	TEST_ASSERT_EQ(gone.file_huge_kb, before.file_huge_kb);
 	pr_info("%s: %lu 2M pages, %lu fallbacks, pages_2m %lu; free memory -%ld kB populated, %+ld kB after close\n",
@@ -253,35 +228,63 @@ static void test_guest(enum mode mode)
 		    gone.free_kb, before.free_kb);
 }
 
-int main(int argc, char *argv[])
+FIXTURE(thp) {
+	char thp_saved[32];
+	struct fault_inject fi;
+};
+
+FIXTURE_VARIANT(thp) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(thp, guest_memfd_thp) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_THP,
+};
+
+FIXTURE_SETUP(thp)
 {
-	char enabled[64] = "", *l, *r;
 	struct kvm_vm *vm;
-	unsigned long sizes;
-	FILE *f;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
-	sizes = kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES);
-	TEST_ASSERT_EQ(sizes, BIT(21));
-
+	TEST_REQUIRE(backing_src_guest_memfd_offered(variant->backing));
+	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES), SZ_2M);
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_THP_SIZES), sizes);
+	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_GUEST_MEMFD_THP_SIZES), SZ_2M);
+	kvm_vm_free(vm);
+	TEST_ASSERT(!__thp_enabled_get(self->thp_saved, sizeof(self->thp_saved)),
+		    "reading the THP setting");
+}
+
+/* In the harness's parent: the THP setting and fault injection as they were. */
+FIXTURE_TEARDOWN_PARENT(thp)
+{
+	int bad = fault_inject_restore(&self->fi);
+
+	bad |= __thp_enabled_set(self->thp_saved);
+	TEST_ASSERT(!bad, "putting THP's setting and fault injection back");
+}
+
+TEST_F_TIMEOUT(thp, invalid, 300)
+{
+	struct kvm_vm *vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+
 	test_invalid(vm);
 	kvm_vm_free(vm);
-
-	/* The setting as it was: the bracketed word of "always [madvise] never". */
-	f = fopen(THP_ENABLED, "r");
-	TEST_ASSERT(f && fgets(enabled, sizeof(enabled), f), "read %s", THP_ENABLED);
-	fclose(f);
-	l = strchr(enabled, '[');
-	r = l ? strchr(l, ']') : NULL;
-	TEST_ASSERT(r, "%s reads %s", THP_ENABLED, enabled);
-	*r = 0;
-
-	test_guest(THP_ON);
-	test_guest(THP_NEVER);
-	test_guest(NO_FREE_2M);
-
-	write_file(THP_ENABLED, l + 1);
-	return 0;
 }
+
+TEST_F_TIMEOUT(thp, thp_on, 300)
+{
+	test_guest(THP_ON, &self->fi);
+}
+
+TEST_F_TIMEOUT(thp, thp_never, 300)
+{
+	test_guest(THP_NEVER, &self->fi);
+}
+
+TEST_F_TIMEOUT(thp, no_free_2m, 300)
+{
+	test_guest(NO_FREE_2M, &self->fi);
+}
+
+KVM_BACKING_HARNESS_MAIN

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fault injection for tests: see include/fault_inject.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fault_inject.h"
+#include "test_util.h"
+
+const char * const fault_inject_attrs[2] = { "failslab", "fail_page_alloc" };
+
+const struct fault_inject_setting fault_inject_marked[9] = {
+	{ NULL, "probability", "100" },
+	{ NULL, "interval", "1" },
+	{ NULL, "times", FAULT_INJECT_TIMES },
+	{ NULL, "space", NULL },
+	{ NULL, "verbose", "0" },
+	{ NULL, "task-filter", "Y" },
+	{ NULL, "ignore-gfp-wait", "N" },
+	{ "fail_page_alloc", "ignore-gfp-highmem", "N" },
+	{ "fail_page_alloc", "min-order", "0" },
+};
+
+/* Skips the test without fault injection; saves what is there. */
+void fault_inject_save(struct fault_inject *fi, const struct fault_inject_setting *s,
+		       int nr, const char *space)
+{
+	int i, a;
+
+	fi->nr = 0;
+	for (i = 0; i < nr; i++) {
+		for (a = 0; a < ARRAY_SIZE(fault_inject_attrs); a++) {
+			if (s[i].attr && strcmp(s[i].attr, fault_inject_attrs[a]))
+				continue;
+			TEST_ASSERT(fi->nr < FAULT_INJECT_MAX_KNOBS, "too many knobs");
+			snprintf(fi->knobs[fi->nr].path, sizeof(fi->knobs[0].path),
+				 FAULT_INJECT_DIR "/%s/%s", fault_inject_attrs[a], s[i].file);
+			fi->knobs[fi->nr].value = s[i].value ?: space;
+			TEST_REQUIRE(!access(fi->knobs[fi->nr].path, W_OK));
+			read_file_str(fi->knobs[fi->nr].path, fi->knobs[fi->nr].saved,
+				      sizeof(fi->knobs[0].saved));
+			fi->nr++;
+		}
+	}
+}
+
+int fault_inject_arm(const struct fault_inject *fi)
+{
+	int i;
+
+	/* Probability last: nothing fails before the filter is in place. */
+	for (i = fi->nr - 1; i >= 0; i--)
+		if (__write_file_str(fi->knobs[i].path, fi->knobs[i].value))
+			return -1;
+	return 0;
+}
+
+int fault_inject_restore(const struct fault_inject *fi)
+{
+	int i, bad = 0;
+
+	for (i = 0; i < fi->nr; i++) {
+		if (__write_file_str(fi->knobs[i].path, fi->knobs[i].saved)) {
+			fprintf(stderr, "could not put '%s' back into %s\n", fi->knobs[i].saved,
+				fi->knobs[i].path);
+			bad = -1;
+		}
+	}
+	return bad;
+}
+
+long fault_inject_read(const char *attr, const char *file)
+{
+	char path[128], buf[32];
+
+	snprintf(path, sizeof(path), FAULT_INJECT_DIR "/%s/%s", attr, file);
+	read_file_str(path, buf, sizeof(buf));
+	return atol(buf);
+}
+
+/* Counts, without failing, the allocations tried: see the header. */
+void fault_inject_set_space(const char *value)
+{
+	char path[128];
+	int a;
+
+	for (a = 0; a < ARRAY_SIZE(fault_inject_attrs); a++) {
+		snprintf(path, sizeof(path), FAULT_INJECT_DIR "/%s/space", fault_inject_attrs[a]);
+		write_file_str(path, value);
+	}
+}
+
+/*
+ * Marks the calling thread for fault injection, or unmarks it.  The file
+ * stays open: a marked thread could not open it again.
+ */
+void fault_inject_mark_task(bool on)
+{
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	TEST_ASSERT(fd >= 0, "open /proc/thread-self/make-it-fail: %s", strerror(errno));
+	TEST_ASSERT_EQ(write(fd, on ? "1" : "0", 1), 1);
+}
