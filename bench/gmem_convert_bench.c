@@ -176,56 +176,93 @@ static long long read_vmstat(const char *key)
 	return found;
 }
 
-/* A trace instance with the HVO events, off until hvo_trace_start(). */
+static bool hvo_traced;
+
+/*
+ * A trace instance with the HVO events, off until hvo_trace_start().
+ * Without tracefs or the events (a kernel without event tracing), the
+ * benchmark runs without the hvo_* lines.
+ */
 static void hvo_trace_init(void)
 {
 	char path[256];
 	FILE *f;
-	int i, n;
+	int i;
 
 	if (access(TRACING "/instances", F_OK) &&
 	    mount("nodev", TRACING, "tracefs", 0, NULL))
-		die_errno("mount tracefs");
+		goto untraced;
 	if (mkdir(INSTANCE, 0755) && errno != EEXIST)
-		die_errno("mkdir " INSTANCE);
+		goto untraced;
+	for (i = 0; i < NR_HVO_EVENTS; i++) {
+		snprintf(path, sizeof(path), INSTANCE "/events/hugetlb_gmem/%s/id",
+			 hvo_event_names[i]);
+		f = fopen(path, "r");
+		if (!f)
+			goto untraced;
+		if (fscanf(f, "%d", &hvo_event_ids[i]) != 1)
+			die_errno(path);
+		fclose(f);
+	}
 	write_str(INSTANCE "/tracing_on", "0");
 	write_str(INSTANCE "/trace_clock", "mono");
 	write_str(INSTANCE "/buffer_size_kb", "8192");
 	write_str(INSTANCE "/options/raw", "1");
 	for (i = 0; i < NR_HVO_EVENTS; i++) {
-		n = snprintf(path, sizeof(path), INSTANCE "/events/hugetlb_gmem/%s/id",
-			     hvo_event_names[i]);
-		f = fopen(path, "r");
-		if (!f || fscanf(f, "%d", &hvo_event_ids[i]) != 1)
-			die_errno(path);
-		fclose(f);
-		snprintf(path + n - 2, sizeof(path) - n + 2, "enable");
+		snprintf(path, sizeof(path), INSTANCE "/events/hugetlb_gmem/%s/enable",
+			 hvo_event_names[i]);
 		write_str(path, "1");
 	}
+	hvo_traced = true;
+	return;
+untraced:
+	fprintf(stderr, "gmem_convert_bench: no hugetlb_gmem tracepoints (%s): no hvo_* lines\n",
+		strerror(errno));
+	rmdir(INSTANCE);
 }
 
 static void hvo_trace_exit(void)
 {
-	rmdir(INSTANCE);
+	if (hvo_traced)
+		rmdir(INSTANCE);
 }
 
 static void hvo_trace_start(struct hvo_stats *st)
 {
 	memset(st, 0, sizeof(*st));
+	if (!hvo_traced)
+		return;
 	st->restores = -read_vmstat("hugetlb_gmem_vmemmap_restore");
 	st->optimizes = -read_vmstat("hugetlb_gmem_vmemmap_optimize");
 	write_str(INSTANCE "/trace", "");
 	write_str(INSTANCE "/tracing_on", "1");
 }
 
-/* Sums the time from each begin event to the next event of the step. */
+/*
+ * Sums the time from each begin event to the next event of its step, of
+ * this process's conversions only; a begin is used once.
+ */
 static void hvo_trace_stop(struct hvo_stats *st)
 {
+	static const enum hvo_event begin_of[NR_HVO_EVENTS] = {
+		[RESTORE_PREPARE_END] = RESTORE_PREPARE_BEGIN,
+		[RESTORE_SYNCED] = RESTORE_BEGIN,
+		[RESTORE_END] = RESTORE_SYNCED,
+		[OPTIMIZE_END] = OPTIMIZE_BEGIN,
+	};
+	long long *sum_of[NR_HVO_EVENTS] = {
+		[RESTORE_PREPARE_END] = &st->prepare_ns,
+		[RESTORE_SYNCED] = &st->rcu_ns,
+		[RESTORE_END] = &st->commit_ns,
+		[OPTIMIZE_END] = &st->optimize_ns,
+	};
 	unsigned long long ts, last[NR_HVO_EVENTS] = {};
+	int pid, type, i, me = getpid();
 	char line[256];
-	int type, i;
 	FILE *f;
 
+	if (!hvo_traced)
+		return;
 	write_str(INSTANCE "/tracing_on", "0");
 	st->restores += read_vmstat("hugetlb_gmem_vmemmap_restore");
 	st->optimizes += read_vmstat("hugetlb_gmem_vmemmap_optimize");
@@ -233,21 +270,18 @@ static void hvo_trace_stop(struct hvo_stats *st)
 	if (!f)
 		die_errno(INSTANCE "/trace");
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%*d %*d %llu type: %d", &ts, &type) != 2)
+		if (sscanf(line, "%d %*d %llu type: %d", &pid, &ts, &type) != 3 ||
+		    pid != me)
 			continue;
 		for (i = 0; i < NR_HVO_EVENTS && hvo_event_ids[i] != type; i++)
 			;
 		if (i == NR_HVO_EVENTS)
 			continue;
 		last[i] = ts;
-		if (i == RESTORE_PREPARE_END && last[RESTORE_PREPARE_BEGIN])
-			st->prepare_ns += ts - last[RESTORE_PREPARE_BEGIN];
-		else if (i == RESTORE_SYNCED && last[RESTORE_BEGIN])
-			st->rcu_ns += ts - last[RESTORE_BEGIN];
-		else if (i == RESTORE_END && last[RESTORE_SYNCED])
-			st->commit_ns += ts - last[RESTORE_SYNCED];
-		else if (i == OPTIMIZE_END && last[OPTIMIZE_BEGIN])
-			st->optimize_ns += ts - last[OPTIMIZE_BEGIN];
+		if (sum_of[i] && last[begin_of[i]]) {
+			*sum_of[i] += ts - last[begin_of[i]];
+			last[begin_of[i]] = 0;
+		}
 	}
 	fclose(f);
 }

@@ -1017,6 +1017,7 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 {
 	long nr = pages_per_huge_page(hg->h);
 	struct page *head = xa_load(&mapping->i_pages, index);
+	unsigned long pfn = page_to_pfn(head);
 	struct hugetlb_cgroup_detached *charge;
 
 	charge = xa_erase(&hg->split_charges, hugetlb_gmem_nr(hg, index));
@@ -1035,8 +1036,7 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 				   ((loff_t)(index + nr) << PAGE_SHIFT) - 1);
 	hugetlb_gmem_sub_blocks(hg, mapping->host);
 	count_vm_event(HUGETLB_GMEM_DISSOLVE);
-	trace_hugetlb_gmem_dissolve(page_to_pfn(head), index,
-				    huge_page_order(hg->h));
+	trace_hugetlb_gmem_dissolve(pfn, index, huge_page_order(hg->h));
 }
 
 /*

@@ -5,6 +5,7 @@
 #if !defined(_TRACE_HUGETLB_GMEM_H) || defined(TRACE_HEADER_MULTI_READ)
 #define _TRACE_HUGETLB_GMEM_H
 
+#include <linux/mm.h>
 #include <linux/tracepoint.h>
 
 /*

@@ -5,6 +5,7 @@
 #if !defined(_TRACE_THP_GMEM_H) || defined(TRACE_HEADER_MULTI_READ)
 #define _TRACE_THP_GMEM_H
 
+#include <linux/types.h>
 #include <linux/tracepoint.h>
 
 /*
