@@ -41,6 +41,8 @@
 #include <linux/hugetlb_cgroup.h>
 #include <linux/hugetlb_gmem.h>
 #include <linux/highmem.h>
+#include <linux/memcontrol.h>
+#include <linux/page_owner.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/swap.h>
@@ -520,6 +522,10 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	__folio_clear_hugetlb(folio);
 	spin_unlock(&hugetlb_lock);
 
+	/* As demotion does: each piece is an allocation of its own now. */
+	split_page_owner(&folio->page, huge_page_order(h), 0);
+	pgalloc_tag_split(folio, huge_page_order(h), 0);
+	split_page_memcg(&folio->page, huge_page_order(h), 0);
 	for (i = 1; i < nr; i++) {
 		hugetlb_gmem_make_piece(folio, i);
 		if (all_poisoned)
@@ -678,6 +684,10 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	charge = xa_erase(&hg->split_charges, huge_nr);
 	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 
+	/* Undo what the split told page_owner, allocation profiling, memcg. */
+	merge_page_owner(head, 0, order);
+	pgalloc_tag_merge(head, 0, order);
+	merge_page_memcg(head, 0, order);
 	gmem_prep_compound(head, order, BIT(PG_uptodate) | BIT(PG_dirty));
 	folio = page_folio(head);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != order ||

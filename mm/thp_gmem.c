@@ -28,6 +28,7 @@
 #include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/page_owner.h>
 #include <linux/pagemap.h>
 #include <linux/swap.h>
 #include <linux/thp_gmem.h>
@@ -348,25 +349,6 @@ retry:
 }
 EXPORT_SYMBOL_GPL(thp_gmem_merge_prepare);
 
-/*
- * Each 4K folio held a reference to the memcg that the 2M page is charged
- * to (thp_gmem_merge_prepare() checked that it is one); the 2M folio
- * holds one.  The charge itself counts pages and stays.
- */
-static void thp_gmem_merge_memcg(struct page *head)
-{
-#ifdef CONFIG_MEMCG
-	struct mem_cgroup *memcg = folio_memcg(page_folio(head));
-	long i;
-
-	if (!memcg)
-		return;
-	for (i = 1; i < HPAGE_PMD_NR; i++)
-		nth_page(head, i)->memcg_data = 0;
-	css_put_many(&memcg->css, HPAGE_PMD_NR - 1);
-#endif
-}
-
 /**
  * thp_gmem_merge_commit - merge the 4K folios at @index into a 2M folio
  * @mapping:	the file's page cache.
@@ -405,7 +387,14 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 * The first page keeps its flags (on the unevictable LRU, up to
 	 * date); the LRU counts pages, so its size stays as it is.
 	 */
-	thp_gmem_merge_memcg(head);
+	/*
+	 * Undo what split_page() told page_owner, allocation profiling and
+	 * the memcg (thp_gmem_merge_prepare() checked that the pages are
+	 * charged to one).
+	 */
+	merge_page_owner(head, 0, HPAGE_PMD_ORDER);
+	pgalloc_tag_merge(head, 0, HPAGE_PMD_ORDER);
+	merge_page_memcg(head, 0, HPAGE_PMD_ORDER);
 	gmem_prep_compound(head, HPAGE_PMD_ORDER, ~0UL);
 	folio = page_folio(head);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
