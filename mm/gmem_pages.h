@@ -82,45 +82,6 @@ static inline bool gmem_freeze_pages(struct page *head, long nr)
 	}
 }
 
-/*
- * Memory failure marks a 4K page PG_hwpoison with no reference and no
- * lock of the page (TestSetPageHWPoison()), frozen or not, until the page
- * belongs to a hugetlb folio.  So the flags of pieces are changed with
- * atomic operations only, where memory failure is not held off: a plain
- * read-modify-write would drop a mark that lands in between.
- */
-static inline void gmem_page_flags_update(struct page *page,
-					  unsigned long clear,
-					  unsigned long set)
-{
-	unsigned long old = READ_ONCE(page->flags);
-
-	while (!try_cmpxchg(&page->flags, &old, (old & ~clear) | set))
-		;
-}
-
-/*
- * prep_compound_page() for the @nr frozen pages from @head of a merge, but
- * with gmem_page_flags_update(): the first page keeps @head_keep of the
- * flags that a new page has clear, the others none.
- */
-static inline void gmem_prep_compound(struct page *head, unsigned int order,
-				      unsigned long head_keep)
-{
-	long i, nr = 1L << order;
-
-	gmem_page_flags_update(head, PAGE_FLAGS_CHECK_AT_PREP & ~head_keep,
-			       BIT(PG_head));
-	for (i = 1; i < nr; i++) {
-		struct page *page = nth_page(head, i);
-
-		gmem_page_flags_update(page, PAGE_FLAGS_CHECK_AT_PREP, 0);
-		atomic_set(&page->_mapcount, -1);
-		prep_compound_tail(head, i);
-	}
-	prep_compound_head(head, order);
-}
-
 static inline void gmem_unfreeze_pages(struct page *head, long nr)
 {
 	long i;

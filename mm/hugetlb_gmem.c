@@ -41,8 +41,6 @@
 #include <linux/hugetlb_cgroup.h>
 #include <linux/hugetlb_gmem.h>
 #include <linux/highmem.h>
-#include <linux/memcontrol.h>
-#include <linux/page_owner.h>
 #include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/swap.h>
@@ -278,30 +276,6 @@ static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode
 	spin_unlock(&inode->i_lock);
 }
 
-/* Turn page @i of a huge folio into an order-0 page cache folio. */
-static void hugetlb_gmem_make_piece(struct folio *folio, long i)
-{
-	struct page *head = &folio->page;
-	struct page *page = nth_page(head, i);
-
-	/*
-	 * The first tails held the folio's fields: order, cgroup, subpool.
-	 * A hugetlb folio no more, the pages get marked by memory failure.
-	 */
-	gmem_page_flags_update(page, PAGE_FLAGS_CHECK_AT_PREP,
-			       head->flags & (BIT(PG_uptodate) | BIT(PG_dirty)));
-	page->lru.prev = NULL;
-	page->mapping = head->mapping;
-	page->index = head->index + i;
-	page->private = 0;
-	atomic_set(&page->_mapcount, -1);
-	/* The fields first: a speculative lookup must see a sane page. */
-	smp_wmb();
-	clear_compound_head(page);
-	/* The page cache's reference. */
-	set_page_count(page, 1);
-}
-
 /*
  * The page cache splits a multi-index entry one level of its xarray at a
  * time: the entry's order down to the next multiple of XA_CHUNK_SHIFT, then
@@ -462,23 +436,6 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
-/*
- * A huge folio that memory failure poisoned: hugetlb keeps which of its
- * pages are poisoned on a list in the folio,
- * which the split is about to overwrite.  Mark those pages instead, as a
- * hugetlb folio being freed would; when hugetlb lost track, all of them.
- * Frees the list, allocates nothing.  Returns whether all are poisoned.
- */
-static bool hugetlb_gmem_unpoison_folio(struct folio *folio)
-{
-	lockdep_assert_held(&hugetlb_lock);
-	if (folio_test_hugetlb_raw_hwp_unreliable(folio))
-		return true;
-	/* Sets PG_hwpoison on the pages on the list: make_piece keeps it. */
-	folio_clear_hugetlb_hwpoison(folio);
-	return false;
-}
-
 /* Split one folio whose vmemmap is restored; frozen, so nothing sleeps. */
 static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 				   struct hugetlb_gmem_split *sp)
@@ -486,8 +443,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	struct folio *folio = sp->folio;
 	struct address_space *mapping = folio->mapping;
 	long i, nr = folio_nr_pages(folio);
-	bool poisoned, all_poisoned = false;
 	pgoff_t index = folio->index;
+	bool poisoned;
 	XA_STATE(xas, &mapping->i_pages, index);
 	struct hstate *h = hg->h;
 	unsigned long tries = 0;
@@ -509,32 +466,11 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	/* With the prepared nodes: every 4K entry points at the head. */
 	hugetlb_gmem_split_entries(&sp->xas, folio);
 
-	spin_lock(&hugetlb_lock);
-	/* Memory failure marks hugetlb folios under hugetlb_lock too. */
-	poisoned = folio_test_hwpoison(folio);
-	if (poisoned)
-		all_poisoned = hugetlb_gmem_unpoison_folio(folio);
-	list_del_init(&folio->lru);
-	hugetlb_cgroup_detach_folio(hstate_index(h), nr, folio, sp->charge);
-	hugetlb_set_folio_subpool(folio, NULL);
-	/* Its hugetlb flags, HPG_guest_memfd among them. */
-	folio_change_private(folio, NULL);
-	__folio_clear_hugetlb(folio);
-	spin_unlock(&hugetlb_lock);
-
-	/* As demotion does: each piece is an allocation of its own now. */
-	split_page_owner(&folio->page, huge_page_order(h), 0);
-	pgalloc_tag_split(folio, huge_page_order(h), 0);
-	split_page_memcg(&folio->page, huge_page_order(h), 0);
+	poisoned = hugetlb_folio_split_to_pages(h, folio, sp->charge);
 	for (i = 1; i < nr; i++) {
-		hugetlb_gmem_make_piece(folio, i);
-		if (all_poisoned)
-			SetPageHWPoison(folio_page(folio, i));
 		xas_set(&xas, index + i);
 		xas_store(&xas, folio_page(folio, i));
 	}
-	ClearPageHead(&folio->page);
-	INIT_LIST_HEAD(&folio->lru);
 	xas_unlock_irq(&xas);
 	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio) || folio_ref_count(folio),
 			      folio);
@@ -684,26 +620,10 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	charge = xa_erase(&hg->split_charges, huge_nr);
 	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 
-	/* Undo what the split told page_owner, allocation profiling, memcg. */
-	merge_page_owner(head, 0, order);
-	pgalloc_tag_merge(head, 0, order);
-	merge_page_memcg(head, 0, order);
-	gmem_prep_compound(head, order, BIT(PG_uptodate) | BIT(PG_dirty));
-	folio = page_folio(head);
+	folio = hugetlb_folio_merge_pages(h, head, hg->spool, charge);
+	folio_set_hugetlb_guest_memfd(folio);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != order ||
 			      folio_ref_count(folio), folio);
-
-	spin_lock_irq(&hugetlb_lock);
-	__folio_set_hugetlb(folio);
-	folio_set_hugetlb_guest_memfd(folio);
-	/* These lived in the tails, which were pieces until now. */
-	hugetlb_set_folio_subpool(folio, hg->spool);
-	set_hugetlb_cgroup(folio, NULL);
-	set_hugetlb_cgroup_rsvd(folio, NULL);
-	if (charge)
-		hugetlb_cgroup_attach_folio(charge, folio);
-	list_add(&folio->lru, &h->hugepage_activelist);
-	spin_unlock_irq(&hugetlb_lock);
 	kfree(charge);
 
 	count_vm_event(HUGETLB_GMEM_MERGE);

@@ -28,7 +28,6 @@
 #include <linux/highmem.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
-#include <linux/page_owner.h>
 #include <linux/pagemap.h>
 #include <linux/swap.h>
 #include <linux/thp_gmem.h>
@@ -294,8 +293,6 @@ int thp_gmem_merge_prepare(struct address_space *mapping, pgoff_t index,
 
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 	VM_WARN_ON_ONCE(!IS_ALIGNED(index, HPAGE_PMD_NR));
-	if (mem_alloc_profiling_enabled())
-		return -ENOENT;
 retry:
 	rcu_read_lock();
 	for (i = 0; i < HPAGE_PMD_NR; i++, xas_next(&xas)) {
@@ -387,15 +384,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 * The first page keeps its flags (on the unevictable LRU, up to
 	 * date); the LRU counts pages, so its size stays as it is.
 	 */
-	/*
-	 * Undo what split_page() told page_owner, allocation profiling and
-	 * the memcg (thp_gmem_merge_prepare() checked that the pages are
-	 * charged to one).
-	 */
-	merge_page_owner(head, 0, HPAGE_PMD_ORDER);
-	pgalloc_tag_merge(head, 0, HPAGE_PMD_ORDER);
-	merge_page_memcg(head, 0, HPAGE_PMD_ORDER);
-	gmem_prep_compound(head, HPAGE_PMD_ORDER, ~0UL);
+	merge_pages_to_folio(head, HPAGE_PMD_ORDER, ~0UL);
 	folio = page_folio(head);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
 			      folio_ref_count(folio), folio);
