@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What mm/hugetlb_gmem.c and mm/thp_gmem.c share: merging the 4K pages of
- * a split huge page back into one folio, in place.
+ * What mm/hugetlb_gmem.c and mm/thp_gmem.c share around a split or merge
+ * of a huge page in place: waiting for transient references, freezing the
+ * pieces, and storing the merged folio in the page cache.
  */
 #ifndef _MM_GMEM_PAGES_H
 #define _MM_GMEM_PAGES_H

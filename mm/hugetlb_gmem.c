@@ -621,6 +621,7 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 
 	folio = hugetlb_folio_merge_pages(h, head, hg->spool, charge);
+	/* Outside hugetlb_lock: memory failure, its reader, is held off. */
 	folio_set_hugetlb_guest_memfd(folio);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != order ||
 			      folio_ref_count(folio), folio);

@@ -31,15 +31,16 @@ bool backing_src_is_guest_memfd_hugetlb(enum vm_mem_backing_src_type t)
 /* KVM offers the backing's page size (a pool may still be short). */
 bool backing_src_guest_memfd_offered(enum vm_mem_backing_src_type t)
 {
-	uint64_t size = get_backing_src_pagesz(t);
-
 	if (!kvm_has_cap(KVM_CAP_GUEST_MEMFD))
 		return false;
 	if (backing_src_is_guest_memfd_hugetlb(t))
 		return (kvm_check_cap(KVM_CAP_GUEST_MEMFD_FLAGS) & GUEST_MEMFD_FLAG_HUGETLB) &&
-		       (kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) & size);
+		       (kvm_check_cap(KVM_CAP_GUEST_MEMFD_HUGETLB_SIZES) &
+			get_backing_src_pagesz(t));
+	/* Without THP in the kernel, its page size cannot even be read. */
 	if (t == VM_MEM_SRC_GUEST_MEMFD_THP)
-		return kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & size;
+		return thp_configured() &&
+		       (kvm_check_cap(KVM_CAP_GUEST_MEMFD_THP_SIZES) & get_backing_src_pagesz(t));
 	return t == VM_MEM_SRC_GUEST_MEMFD;
 }
 

@@ -424,12 +424,13 @@ static const struct vm_shape shape = {
 /* Huge pages of the backing each scenario needs from its pool. */
 static void setup(enum vm_mem_backing_src_type t, uint64_t nr_huge, struct fault_inject *fi)
 {
-	uint64_t size = get_backing_src_pagesz(t);
+	uint64_t size;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
 	TEST_REQUIRE(get_kvm_param_bool("gmem_fail_after_ponr"));
 	TEST_REQUIRE(backing_src_guest_memfd_offered(t));
+	size = get_backing_src_pagesz(t);
 	if (backing_src_is_guest_memfd_hugetlb(t))
 		TEST_REQUIRE(hugetlb_pool_unreserved(size) >= nr_huge);
 	page_size = getpagesize();
@@ -442,8 +443,15 @@ static void setup(enum vm_mem_backing_src_type t, uint64_t nr_huge, struct fault
 		file_pages = size / PAGE_SIZE;
 	}
 	set_conversions();
-
 	fault_inject_save(fi, fault_inject_marked, ARRAY_SIZE(fault_inject_marked), "0");
+}
+
+/*
+ * Last in a fixture's setup: the harness puts fault injection back only
+ * after a setup that completed.  Armed, it fails marked tasks only.
+ */
+static void arm(struct fault_inject *fi)
+{
 	TEST_ASSERT(!fault_inject_arm(fi), "arming fault injection");
 }
 
@@ -485,6 +493,7 @@ FIXTURE_SETUP(alloc_fail)
 	sync_global_to_guest(self->vm, nr_pages);
 	/* Every page shared, with bytes of its own. */
 	fill_shared();
+	arm(&self->fi);
 }
 
 /* In the harness's parent: puts fault injection back however the test ended. */
@@ -527,6 +536,7 @@ FIXTURE_VARIANT_ADD(alloc_fail_huge, guest_memfd_thp) {
 FIXTURE_SETUP(alloc_fail_huge)
 {
 	setup(variant->backing, 2, &self->fi);
+	arm(&self->fi);
 }
 
 FIXTURE_TEARDOWN_PARENT(alloc_fail_huge)

@@ -398,11 +398,12 @@ FIXTURE_SETUP(race)
 {
 	struct sigaction usr1 = { .sa_handler = sigusr1_handler };
 	struct sigaction sa = { .sa_handler = sigbus_handler };
-	uint64_t huge = get_backing_src_pagesz(variant->backing);
+	uint64_t huge;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_VM_TYPES) & BIT(KVM_X86_SW_PROTECTED_VM));
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_MEMORY_ATTRIBUTES2) & KVM_MEMORY_ATTRIBUTE_PRIVATE);
 	TEST_REQUIRE(backing_src_guest_memfd_offered(variant->backing));
+	huge = get_backing_src_pagesz(variant->backing);
 	page_size = getpagesize();
 	TEST_ASSERT_EQ(page_size, PAGE_SIZE);
 	backing = variant->backing;

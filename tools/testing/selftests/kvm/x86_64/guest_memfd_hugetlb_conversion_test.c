@@ -1190,19 +1190,21 @@ static void save(struct saved *saved)
 {
 	saved->huge = huge;
 	saved->thp = thp;
+	if (!thp) {
+		hugetlb_pool_read(huge, &saved->pool);
+		return;
+	}
 	TEST_ASSERT(!__thp_enabled_get(saved->thp_enabled, sizeof(saved->thp_enabled)),
 		    "reading the THP setting");
-	if (!thp)
-		hugetlb_pool_read(huge, &saved->pool);
 	/* THP "madvise" or "always" lets guest_memfd take 2M pages; not "never". */
-	if (thp && !strcmp(saved->thp_enabled, "never"))
+	if (!strcmp(saved->thp_enabled, "never"))
 		thp_enabled_set("madvise");
 }
 
 /* In the harness's parent, however the scenario ended: asserts nothing. */
 static int restore(const struct saved *saved)
 {
-	int bad = __thp_enabled_set(saved->thp_enabled);
+	int bad = saved->thp ? __thp_enabled_set(saved->thp_enabled) : 0;
 
 	bad |= __cgroup_remove(CGROUP_CHILD);
 	bad |= __cgroup_remove(CGROUP_CREATOR);
@@ -1237,8 +1239,9 @@ FIXTURE_VARIANT_ADD(conversion, guest_memfd_thp) {
 FIXTURE_SETUP(conversion)
 {
 	setup(variant->backing);
-	save(&self->saved);
+	/* What can fail first: the parent restores only after a whole setup. */
 	read_stats(&self->before);
+	save(&self->saved);
 }
 
 FIXTURE_TEARDOWN_PARENT(conversion)
@@ -1303,8 +1306,9 @@ FIXTURE_VARIANT_ADD(hugetlb, guest_memfd_hugetlb_1gb) {
 FIXTURE_SETUP(hugetlb)
 {
 	setup(variant->backing);
-	save(&self->saved);
+	/* What can fail first: the parent restores only after a whole setup. */
 	read_stats(&self->before);
+	save(&self->saved);
 }
 
 FIXTURE_TEARDOWN_PARENT(hugetlb)
@@ -1344,8 +1348,9 @@ FIXTURE_VARIANT_ADD(hugetlb_2mb, guest_memfd_hugetlb_2mb) {
 FIXTURE_SETUP(hugetlb_2mb)
 {
 	setup(variant->backing);
-	save(&self->saved);
+	/* What can fail first: the parent restores only after a whole setup. */
 	read_stats(&self->before);
+	save(&self->saved);
 }
 
 FIXTURE_TEARDOWN_PARENT(hugetlb_2mb)
