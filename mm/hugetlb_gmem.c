@@ -308,12 +308,15 @@ static int hugetlb_gmem_split_alloc(struct xa_state *xas, struct folio *folio)
 	return 0;
 }
 
-/* With the nodes hugetlb_gmem_split_alloc() put on @nodes' list. */
+/*
+ * With the nodes hugetlb_gmem_split_alloc() put on @nodes' list, for the
+ * @order entry of @folio (which its struct pages may no longer say).
+ */
 static void hugetlb_gmem_split_entries(struct xa_state *nodes,
-				       struct folio *folio)
+				       struct folio *folio, unsigned int order)
 {
 	struct address_space *mapping = folio->mapping;
-	unsigned int order = folio_order(folio), from, to;
+	unsigned int from, to;
 	unsigned long i;
 
 	for (from = order; from; from = to) {
@@ -458,15 +461,17 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 		gmem_wait_transient_refs(&tries);
 
 	/*
-	 * Lookups spin on the frozen head until its index holds a piece: the
-	 * whole split happens with the lock held, without sleeping (for 1G,
-	 * 262144 pieces).
+	 * Lookups spin on the frozen head until its index holds a piece, so
+	 * nothing sleeps from here to the unfreeze (for 1G, 262144 pieces).
+	 * The struct pages need no lock: only the stores below take the
+	 * xarray's, with interrupts off.
 	 */
-	xas_lock_irq(&xas);
-	/* With the prepared nodes: every 4K entry points at the head. */
-	hugetlb_gmem_split_entries(&sp->xas, folio);
-
 	poisoned = hugetlb_folio_split_to_pages(h, folio, sp->charge);
+
+	xas_lock_irq(&xas);
+	/* With the prepared nodes: every 4K entry points at the head... */
+	hugetlb_gmem_split_entries(&sp->xas, folio, huge_page_order(h));
+	/* ...and then at its own piece. */
 	for (i = 1; i < nr; i++) {
 		xas_set(&xas, index + i);
 		xas_store(&xas, folio_page(folio, i));
