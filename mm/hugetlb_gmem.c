@@ -519,10 +519,10 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	}
 	for (i = 0; i < nr; i++)
 		restores += folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
-	/* Before the folios are frozen: see hugetlb_vmemmap_restore_commit(). */
+	/* Before the folios are frozen: see hugetlb_vmemmap_sync(). */
 	if (restores) {
 		trace_hugetlb_gmem_vmemmap_restore_begin(restores);
-		synchronize_rcu();
+		hugetlb_vmemmap_sync();
 		trace_hugetlb_gmem_vmemmap_restore_synced(restores);
 	}
 	for (i = 0; i < nr; i++)
@@ -653,18 +653,31 @@ static int hugetlb_gmem_merge_xas(struct hugetlb_gmem *hg,
 
 /*
  * Redo HVO on merged folios, each held by the page cache and @refs more;
- * best effort.  Allocates: not in KVM's no-fail window.
+ * best effort, in HVO's steps, with one grace period for all.  Allocates:
+ * not in KVM's no-fail window.
  */
 static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs)
 {
+	long held = pages_per_huge_page(hg->h) + refs;
 	int i, optimized = 0;
+	LIST_HEAD(heads);
+	LIST_HEAD(freed);
 
 	trace_hugetlb_gmem_vmemmap_optimize_begin(nr);
-	hugetlb_vmemmap_optimize_live_folios(hg->h, folios, nr,
-					     pages_per_huge_page(hg->h) + refs);
 	for (i = 0; i < nr; i++)
-		optimized += folio_test_hugetlb_vmemmap_optimized(folios[i]);
+		if (hugetlb_vmemmap_optimize_prepare(hg->h, folios[i], &heads))
+			break;
+	if (!list_empty(&heads)) {
+		hugetlb_vmemmap_sync();
+		for (i = 0; i < nr; i++)
+			optimized += hugetlb_vmemmap_optimize_commit(hg->h,
+								     folios[i],
+								     &heads,
+								     held,
+								     &freed);
+		hugetlb_vmemmap_optimize_abort(&heads, &freed);
+	}
 	count_vm_events(HUGETLB_GMEM_VMEMMAP_OPTIMIZE, optimized);
 	trace_hugetlb_gmem_vmemmap_optimize_end(optimized);
 }
