@@ -413,11 +413,8 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
 	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
 	trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
-	if (err) {
-		/* The vmemmap pages are freed already, the list stale. */
-		INIT_LIST_HEAD(&sp->vmemmap_pages);
+	if (err)
 		hugetlb_gmem_split_abort(sp);
-	}
 	return err;
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
@@ -429,7 +426,7 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 {
 	hugetlb_gmem_assert_split_locked(sp->hg, sp->folio);
-	hugetlb_vmemmap_restore_abort(&sp->vmemmap_pages);
+	hugetlb_vmemmap_restore_finish(&sp->vmemmap_pages);
 	xas_destroy(&sp->xas);
 	xa_release(&sp->hg->split_charges,
 		   hugetlb_gmem_nr(sp->hg, sp->folio->index));
@@ -525,9 +522,12 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 		hugetlb_vmemmap_sync();
 		trace_hugetlb_gmem_vmemmap_restore_synced(restores);
 	}
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
+		/* A page the commit unmapped, and flushed. */
+		hugetlb_vmemmap_restore_finish(&sp[i].vmemmap_pages);
+	}
 	if (restores) {
 		count_vm_events(HUGETLB_GMEM_VMEMMAP_RESTORE, restores);
 		trace_hugetlb_gmem_vmemmap_restore_end(restores);
@@ -666,17 +666,18 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 
 	trace_hugetlb_gmem_vmemmap_optimize_begin(nr);
 	for (i = 0; i < nr; i++)
-		if (hugetlb_vmemmap_optimize_prepare(hg->h, folios[i], &heads))
+		if (hugetlb_vmemmap_optimize_prepare_live(hg->h, folios[i],
+							  &heads))
 			break;
 	if (!list_empty(&heads)) {
 		hugetlb_vmemmap_sync();
 		for (i = 0; i < nr; i++)
-			optimized += hugetlb_vmemmap_optimize_commit(hg->h,
-								     folios[i],
-								     &heads,
-								     held,
-								     &freed);
-		hugetlb_vmemmap_optimize_abort(&heads, &freed);
+			optimized += hugetlb_vmemmap_optimize_commit_live(hg->h,
+									  folios[i],
+									  &heads,
+									  held,
+									  &freed);
+		hugetlb_vmemmap_optimize_finish(&heads, &freed);
 	}
 	count_vm_events(HUGETLB_GMEM_VMEMMAP_OPTIMIZE, optimized);
 	trace_hugetlb_gmem_vmemmap_optimize_end(optimized);
