@@ -66,5 +66,20 @@ expect pass "boot-time SRSO advice is not a WARN" "$good
 expect fail "hung task on the console" "$good
 [  200.1] INFO: task guest_memfd_tes:88 blocked for more than 120 seconds."
 
+# The verdict ends with what a failed test printed last (CI shows only
+# the end of a run).
+n=$((n + 1))
+printf '%s\n' 'TAP version 13' 'ok 1 boot_clean' '# running guest_memfd_test' \
+	'# ==== Test Assertion Failure ====' '#   want ENOMEM, got EAGAIN' \
+	'not ok 2 guest_memfd_test # exit status 1' '1..2' 'GMEM-HARNESS-DONE mode=test' > "$tmp/log"
+"$here/verdict.sh" "$tmp/log" > "$tmp/out" 2>&1
+if tail -n 3 "$tmp/out" | grep -q 'want ENOMEM, got EAGAIN'; then
+	echo "ok $n verdict: ends with a failed test's assertion"
+else
+	echo "not ok $n verdict: ends with a failed test's assertion"
+	sed 's/^/# /' "$tmp/out"
+	bad=$((bad + 1))
+fi
+
 echo "# harness self-check: $((n - bad)) passed, $bad failed"
 [ $bad -eq 0 ]

@@ -40,6 +40,13 @@ fi
 echo
 echo "# ---- verdict ($log)"
 grep -E '^(not ok|ok [0-9]+ .*# SKIP)' "$log.clean" | sed 's/^/# /'
+# What each failed test printed last (its assertion), so that the end of a
+# run says why without the whole log.
+for name in $(sed -n 's/^not ok [0-9]* \([A-Za-z0-9_.-]*\).*/\1/p' "$log.clean" | sort -u); do
+	echo "# ---- the end of $name"
+	sed -n "/^# running $name\$/,/^not ok [0-9]* $name /p" "$log.clean" |
+		grep -v '^# running \|^not ok ' | tail -n 20 | sed 's/^/#   /'
+done
 for p in "${problems[@]}"; do
 	echo "not ok - $p"
 	fail=$((fail + 1))

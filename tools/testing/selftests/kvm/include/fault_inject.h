@@ -50,6 +50,7 @@ void fault_inject_save(struct fault_inject *fi, const struct fault_inject_settin
 int fault_inject_arm(const struct fault_inject *fi);
 int fault_inject_restore(const struct fault_inject *fi);
 long fault_inject_read(const char *attr, const char *file);
+void fault_inject_set(const char *file, const char *value);
 void fault_inject_set_space(const char *value);
 void fault_inject_mark_task(bool on);
 

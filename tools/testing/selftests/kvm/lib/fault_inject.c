@@ -83,16 +83,23 @@ long fault_inject_read(const char *attr, const char *file)
 	return atol(buf);
 }
 
-/* Counts, without failing, the allocations tried: see the header. */
-void fault_inject_set_space(const char *value)
+/* Writes @value to @file of every attribute (failslab, fail_page_alloc). */
+void fault_inject_set(const char *file, const char *value)
 {
 	char path[128];
 	int a;
 
 	for (a = 0; a < ARRAY_SIZE(fault_inject_attrs); a++) {
-		snprintf(path, sizeof(path), FAULT_INJECT_DIR "/%s/space", fault_inject_attrs[a]);
+		snprintf(path, sizeof(path), FAULT_INJECT_DIR "/%s/%s",
+			 fault_inject_attrs[a], file);
 		write_file_str(path, value);
 	}
+}
+
+/* Counts, without failing, the allocations tried: see the header. */
+void fault_inject_set_space(const char *value)
+{
+	fault_inject_set("space", value);
 }
 
 /*

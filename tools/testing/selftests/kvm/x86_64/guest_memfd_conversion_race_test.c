@@ -312,7 +312,7 @@ static void stop_host_threads(void)
 static void check_no_write_lost(const struct vcpu_thread *vcpu_threads)
 {
 	uint64_t page;
-	int i, r;
+	int i, r, tries;
 
 	gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size, 0,
 				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
@@ -328,9 +328,15 @@ static void check_no_write_lost(const struct vcpu_thread *vcpu_threads)
 				    "page %lu, host thread %d: 0x%lx, last wrote 0x%lx",
 				    page, i, p[HOST_SLOT(i)], hosts[i].last[page]);
 	}
-	r = __gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size,
-					  KVM_MEMORY_ATTRIBUTE_PRIVATE,
-					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &page);
+	/* A moment's reference (compaction) is retried, a lasting one is not. */
+	for (tries = 0; ; tries++) {
+		r = __gmem_set_memory_attributes2(gmem_fd, 0, nr_pages * page_size,
+						  KVM_MEMORY_ATTRIBUTE_PRIVATE,
+						  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &page);
+		if (!r || errno != EAGAIN || tries == 50)
+			break;
+		usleep(1000);
+	}
 	TEST_ASSERT(!r, "to private at the end: %s (error_offset 0x%lx)",
 		    strerror(errno), page);
 }

@@ -282,13 +282,10 @@ static void check_all(struct test *t, const char *when)
 static void convert(struct test *t, uint64_t first, uint64_t nr, bool to_shared)
 {
 	uint64_t page;
-	int r;
 
-	r = __gmem_set_memory_attributes2(t->fd, first * 4096, nr * 4096,
-					  to_shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
-					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, NULL);
-	TEST_ASSERT(!r, "converting pages %lu+%lu to %s: %s", first, nr,
-		    to_shared ? "shared" : "private", strerror(errno));
+	gmem_set_memory_attributes2(t->fd, first * 4096, nr * 4096,
+				    to_shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE,
+				    KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
 	for (page = first; page < first + nr; page++)
 		shared[page] = to_shared;
 }
