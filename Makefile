@@ -11,7 +11,10 @@
 #                   on the KASAN kernel
 #   make check      checkpatch --strict over the series and every new file
 #   make check-kvm-module   build-only check with CONFIG_KVM=m
-#   make check-each-patch   build after each patch of the series in turn
+#   make series     the series as mails in build/series (git format-patch)
+#   make check-series   git am of those mails on the pristine base, a build
+#                   after each, and the tree the tests boot at the end
+#   make export     write commits made in build/linux back to the repo
 #   make clean      remove build/ (ccache keeps compiled objects)
 #
 # Options: KASAN=1 (kernel with KASAN), ONLY=REGEX (tests whose name matches),
@@ -76,7 +79,7 @@ vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {t += 300; print t < 27
 
 .NOTPARALLEL:
 .PHONY: demo test soak deps qemu source config kernel guest-kernel headers selftests initramfs \
-	check config-kvm-module check-kvm-module check-each-patch clean \
+	check config-kvm-module check-kvm-module series check-series export clean \
 	bench bench-kernel bench-programs bench-initramfs
 
 # Under -icount, as the boot tests: its last step boots a guest.
@@ -85,12 +88,14 @@ demo: deps qemu kernel initramfs
 	@rc=0; GMEM_ICOUNT=1 $(H)/run-vm.sh $(BZIMAGE) $(INITRAMFS) $(LOGS)/demo.log demo $(call vm_limit,demo.list) || rc=$$?; \
 	 $(H)/verdict.sh $(LOGS)/demo.log $$rc
 
-# KVM as a module is a build check (check-kvm-module, and check-each-patch
-# after every patch), not part of every run: on a new machine it cost CI
+# KVM as a module is a build check (check-kvm-module, and check-series
+# after the last patch), not part of every run: on a new machine it cost CI
 # 3.5 minutes.
 test: deps qemu kernel initramfs
 	@$(H)/verdict-selftest.sh > $(LOGS)/verdict-selftest.log 2>&1 || \
 		{ cat $(LOGS)/verdict-selftest.log; exit 1; }
+	@$(H)/series-selftest.sh > $(LOGS)/series-selftest.log 2>&1 || \
+		{ cat $(LOGS)/series-selftest.log; exit 1; }
 	@$(H)/run-tests.sh "$(TEST_VMS)" $(BZIMAGE) $(INITRAMFS) $(LOGS)/test.log $(call vm_limit,tests.list) \
 		"$(if $(ONLY),gmem.only=$(ONLY)) $(if $(REPEAT),gmem.repeat=$(REPEAT))"
 
@@ -207,12 +212,23 @@ MODFRAGS := kvm_gmem.config kvm_gmem_debug.config kvm_gmem_kvm_module.config
 config-kvm-module: source
 	@$(H)/configure-kernel.sh $(SRC) $(MODKOBJ) $(MODFRAGS)
 
-# Each patch must build on its own: build after each in turn (KVM as a
-# module, so kvm.ko's exports are checked too).
-check-each-patch: config-kvm-module
-	@mkdir -p $(BUILD)/kernel-each-patch
-	@cp $(MODKOBJ)/.config $(BUILD)/kernel-each-patch/.config
-	@$(H)/check-each-patch.sh $(REPO) $(SRC) $(BUILD)/kernel-each-patch $(KMAKE)
+# The series as mails, and what a reviewer does with them: git am on the
+# pristine base and a build after each (KVM built in, as the tests have
+# it), then KVM as modules (kvm.ko's exports).
+SERIES := $(BUILD)/series
+series: source
+	@$(H)/series.sh mails $(REPO) $(SRC) $(SERIES)
+	@echo "  MAILS   $(SERIES): $$(ls $(SERIES) | wc -l) files"
+
+check-series: series config config-kvm-module
+	@$(H)/check-series.sh $(SRC) $(SERIES) $(BUILD)/kernel-check-series $(KOBJ)/.config \
+		$(MODKOBJ) $(MODKOBJ)/.config $(KMAKE)
+
+# Commits made in build/linux (git rebase -i, commit --amend) back to
+# patches/ and the new files: see the README's "Working on the series".
+export:
+	@$(H)/series.sh export $(REPO) $(SRC)
+	@git -C $(REPO) status --short -- patches $(shell cd $(REPO) && ls -d mm include virt tools/testing/selftests 2>/dev/null)
 
 check-kvm-module: config-kvm-module
 	@echo "  KERNEL  $(MODKOBJ) (CONFIG_KVM=m, build only)"

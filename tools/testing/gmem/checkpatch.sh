@@ -50,10 +50,11 @@ check() {	# check PATH [checkpatch args...]
 }
 
 cd "$src" || exit 1
+# patches/series: a patch per line; its new files follow, indented (they
+# are checked below, whole).
 while read -r p _; do
-	case "$p" in ""|\#*) continue ;; esac
 	check "patches/$p" "$repo/patches/$p"
-done < "$repo/patches/series"
+done < <(grep -v '^[[:space:]#]\|^$' "$repo/patches/series")
 
 for f in $(cd "$repo" && find mm virt arch include tools/testing/selftests bench \
 		tools/testing/gmem/gmem_vmm \

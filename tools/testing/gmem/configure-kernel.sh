@@ -13,7 +13,10 @@ src=$(realpath "$1")
 obj=$(realpath -m "$2")
 shift 2
 frags=()
-for f in "$@"; do frags+=("$src/arch/x86/configs/$f"); done
+# The fragments are the harness's (configs/ beside this script), not the
+# series': they configure the test and bench kernels.
+configs=$(dirname "$(realpath "$0")")/configs
+for f in "$@"; do frags+=("$(realpath "$configs/$f")"); done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
