@@ -203,8 +203,8 @@ bench: deps qemu bench-kernel bench-initramfs
 	 $(REPO)/bench/compare.sh $(REPO)/bench/results/results.csv $(BENCHBIN)/results.csv; \
 	 exit $$rc
 
-check: source
-	@$(H)/checkpatch.sh $(REPO) $(SRC)
+check: series
+	@$(H)/checkpatch.sh $(REPO) $(SRC) $(SERIES)
 
 # Same options as the test kernel but KVM as modules, so that ccache serves
 # nearly every object the test kernel already compiled.

@@ -81,8 +81,12 @@ check "the mails apply with git am and give the series' tree" eval \
 	'git -C "$tmp/am" am -q "$tmp"/mails/000[12]-*.patch &&
 	 test "$(git -C "$tmp/am" rev-parse HEAD^{tree})" = "$(git -C "$src" rev-parse gmem-series^{tree})"'
 
-# Export: what the commits hold goes back to the repo unchanged.
-git -C "$src" checkout -q --detach gmem-series
+# Export: what the commits hold goes back to the repo unchanged.  The tree
+# is checked out as prepare-source.sh does it.
+prepare() {
+	git -C "$src" checkout -q --detach gmem-series && git -C "$src" update-ref refs/gmem/applied HEAD
+}
+prepare
 check "export of the generated commits" "$here/series.sh" export "$repo" "$src"
 check "export gives the same new file and series" eval \
 	'cmp <(git -C "$repo" show HEAD:mm/new.c) "$repo/mm/new.c" &&
@@ -93,8 +97,16 @@ check "commits again from the exported repo: the same trees" eval \
 	 "$here/series.sh" commits "$repo" "$src" &&
 	 test "$(git -C "$src" rev-parse gmem-series^{tree})" = "$old"'
 check "a second export changes nothing" eval \
-	'git -C "$src" checkout -q --detach gmem-series && "$here/series.sh" export "$repo" "$src" &&
+	'prepare && "$here/series.sh" export "$repo" "$src" &&
 	 test -z "$(git -C "$repo" status --porcelain)"'
+
+# An edit in the repo that the tree does not have would be undone: refused.
+echo i >> "$repo/mm/new.c"
+check "export refuses to undo an edit made in the repo" eval \
+	'! out=$("$here/series.sh" export "$repo" "$src" 2>&1) && [[ $out == *"the repo has changed"* ]] &&
+	 tail -n 1 "$repo/mm/new.c" | grep -qx i'
+git -C "$repo" checkout -q -- mm/new.c
+"$here/series.sh" commits "$repo" "$src"
 
 # Export of a commit made in the tree: a new patch with a new file.
 echo h >> "$src/mm/new.c"

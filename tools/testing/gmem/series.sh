@@ -221,6 +221,11 @@ export_series() {
 	g rev-parse -q --verify "$base^{commit}" > /dev/null || die "$src has no tag $base"
 	[ -z "$(g status --porcelain --untracked-files=no)" ] ||
 		die "$src has changes that are in no commit: commit them first"
+	# Edits made in the repo since build/linux was made would be lost.
+	make_commits
+	[ -n "${GMEM_EXPORT_FORCE:-}" ] ||
+	[ "$(g rev-parse "$branch^{tree}")" = "$(g rev-parse "refs/gmem/applied^{tree}")" ] ||
+		die "the repo has changed since $src was made from it, and export would undo that: make the same changes in $src's commits, then export with GMEM_EXPORT_FORCE=1"
 	mkdir -p "$tmp/patches"
 	: > "$tmp/series"
 	for c in $(g rev-list --reverse "$base..HEAD"); do
