@@ -57,8 +57,13 @@ upstream=${upstream%-*}
 mkdir -p "$out/src"
 tar -C "$out/src" --strip-components=1 -xf "$out"/qemu_"$upstream".orig.tar.xz
 tar -C "$out/src" -xf "$out"/qemu_"${version#*:}".debian.tar.xz
-(cd "$out/src" && QUILT_PATCHES=debian/patches QUILTRC=/dev/null quilt push -a -q > /dev/null) ||
-	die "Debian's patches do not apply"
+# Debian's own patches, in the order of their quilt series (no quilt
+# needed: a series line is a patch name and, at most, its -pN).
+while read -r name level _; do
+	case $name in ''|'#'*) continue ;; esac
+	patch -d "$out/src" -s -f "${level:--p1}" < "$out/src/debian/patches/$name" ||
+		die "Debian's patch $name does not apply"
+done < "$out/src/debian/patches/series"
 for p in "$here"/*.patch; do
 	patch -d "$out/src" -p1 -s < "$p" || die "${p##*/} does not apply to qemu $version"
 done
