@@ -22,7 +22,9 @@
  * the page merges when those 512 are all private.  A 1G split takes about
  * 8300 allocations: past the 32nd, one in 331 is failed.  On
  * guest_memfd_thp it is one 2M transparent huge page (the system's THP
- * setting must not be "never").  On the huge backings, also a file of two
+ * setting must not be "never").  Last, a punch of the whole file, which
+ * zaps in the same window (and on huge backings merges a split page after
+ * it).  On the huge backings, also a file of two
  * huge pages: the merge of the first after the second was punched whole,
  * which must allocate nothing after the point of no return either.
  *
@@ -218,6 +220,7 @@ static int do_convert(const struct conversion *c, int nth_fd, int nth, int *left
 		}
 		if (!r || errno != EAGAIN || tries == 50)
 			return r;
+		pr_info("%s: EAGAIN, retry %d\n", c->what, tries + 1);
 		check_host_view(c->what);
 		usleep(1000);
 	}
@@ -393,6 +396,24 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
 			    conversions[c].what, slab - times_left("failslab"),
 			    page - times_left("fail_page_alloc"));
 	}
+
+	/*
+	 * A punch zaps in the same window.  Of a huge page split by one
+	 * private page among shared ones, it merges the pieces and redoes
+	 * HVO, which allocate: after the window.
+	 */
+	gmem_set_memory_attributes2(gmem_fd, page_size, page_size,
+				    KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+	state[1].private = true;
+	TEST_ASSERT(!fallocate(gmem_fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0,
+			       file_pages * page_size), "punch hole: %s", strerror(errno));
+	for (c = 0; c < nr_pages; c++)
+		state[c].zeroed = true;
+	check_host_view("punched");
+	check_guest_view(vcpu);
+	TEST_ASSERT(times_left("failslab") == slab && times_left("fail_page_alloc") == page,
+		    "punch: %ld slab and %ld page allocation(s) after the point of no return (their stacks are in the kernel log)",
+		    slab - times_left("failslab"), page - times_left("fail_page_alloc"));
 	fault_inject_set("verbose", "0");
 }
 
