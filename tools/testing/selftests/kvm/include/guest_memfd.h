@@ -20,6 +20,9 @@ int __vm_create_guest_memfd_backing(struct kvm_vm *vm, enum vm_mem_backing_src_t
 				    uint64_t size, uint64_t flags);
 int vm_create_guest_memfd_backing(struct kvm_vm *vm, enum vm_mem_backing_src_type t,
 				  uint64_t size, uint64_t flags);
+int vm_create_guest_memfd_backing_in_place(struct kvm_vm *vm, enum vm_mem_backing_src_type t,
+					   uint32_t slot, uint64_t gpa, uint64_t size,
+					   uint64_t flags, void **mem);
 int vm_map_guest_memfd_backing(struct kvm_vm *vm, enum vm_mem_backing_src_type t,
 			       uint32_t slot, uint64_t gpa, uint64_t nr_pages,
 			       uint64_t file_pages, void **mem);

@@ -66,14 +66,44 @@ int vm_create_guest_memfd_backing(struct kvm_vm *vm, enum vm_mem_backing_src_typ
 	return fd;
 }
 
-/* vm_map_guest_memfd_pages_in_place() on the backing's pages. */
+/*
+ * A file of the backing's pages created with @flags | GUEST_MEMFD_FLAG_MMAP,
+ * mapped MAP_SHARED at *@mem and bound at @gpa as memslot @slot with that
+ * mapping as its shared side: private and shared convert in place.
+ */
+int vm_create_guest_memfd_backing_in_place(struct kvm_vm *vm, enum vm_mem_backing_src_type t,
+					   uint32_t slot, uint64_t gpa, uint64_t size,
+					   uint64_t flags, void **mem)
+{
+	int fd = vm_create_guest_memfd_backing(vm, t, size, flags | GUEST_MEMFD_FLAG_MMAP);
+
+	*mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TEST_ASSERT(*mem != MAP_FAILED, __KVM_SYSCALL_ERROR("mmap()", -1));
+	vm_set_user_memory_region2(vm, slot, KVM_MEM_GUEST_MEMFD, gpa, size, *mem, fd, 0);
+	return fd;
+}
+
+/*
+ * A file of @file_pages 4K pages on the backing's pages, created shared and
+ * in place, whose first @nr_pages the guest sees at virtual address @gpa as
+ * well; the pages past them, there only to fill out a huge page, are made
+ * private.
+ */
 int vm_map_guest_memfd_backing(struct kvm_vm *vm, enum vm_mem_backing_src_type t,
 			       uint32_t slot, uint64_t gpa, uint64_t nr_pages,
 			       uint64_t file_pages, void **mem)
 {
-	return vm_map_guest_memfd_pages_in_place(vm, slot, gpa, nr_pages, file_pages,
-						 backing_src_guest_memfd_flags(t),
-						 backing_src_guest_memfd_log2(t), mem);
+	uint64_t page_size = getpagesize();
+	int fd;
+
+	fd = vm_create_guest_memfd_backing_in_place(vm, t, slot, gpa, file_pages * page_size,
+						    GUEST_MEMFD_FLAG_INIT_SHARED, mem);
+	if (file_pages > nr_pages)
+		gmem_set_memory_attributes2(fd, nr_pages * page_size,
+					    (file_pages - nr_pages) * page_size,
+					    KVM_MEMORY_ATTRIBUTE_PRIVATE, 0);
+	virt_map(vm, gpa, gpa, nr_pages);
+	return fd;
 }
 
 /*

@@ -438,9 +438,8 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 	int fd;
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
-	fd = vm_create_guest_memfd_pages_in_place(vm, GMEM_SLOT, GMEM_GPA, 2 * huge,
-						  backing_src_guest_memfd_flags(backing),
-						  huge_shift, &m);
+	fd = vm_create_guest_memfd_backing_in_place(vm, backing, GMEM_SLOT, GMEM_GPA, 2 * huge,
+						    0, &m);
 	/* All private: both huge pages allocated whole. */
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 2 * huge), "fallocate: %s",
 		    strerror(errno));
