@@ -49,7 +49,7 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
-/* 4K pages the test uses: 16, or 512 with -H and -G. */
+/* 4K pages the test uses: 16, or 512 on huge pages. */
 #define MAX_PAGES	512
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
@@ -237,7 +237,7 @@ static void converted(const struct conversion *c)
 	}
 }
 
-/* With -H, "the whole file to private" merges, "page 1 to shared" splits. */
+/* On huge pages, "the whole file to private" merges, "page 1 to shared" splits. */
 static struct conversion conversions[10];
 
 static void set_conversions(void)

@@ -105,7 +105,7 @@ static void test_invalid(struct kvm_vm *vm)
 		TEST_ASSERT(fd < 0 && errno == EINVAL, "THP of 2^%u bytes: %d (%s)",
 			    bad_shifts[i], fd, fd < 0 ? strerror(errno) : "a file");
 	}
-	/* In-place conversion splits THPs (guest_memfd_hugetlb_conversion_test -t). */
+	/* Conversions split THPs (guest_memfd_hugetlb_conversion_test -s guest_memfd_thp). */
 	fd = create_thp(vm, SZ_2M, GUEST_MEMFD_FLAG_MMAP, 21);
 	TEST_ASSERT(fd >= 0, "THP with GUEST_MEMFD_FLAG_MMAP: %s", strerror(errno));
 	close(fd);
