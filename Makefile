@@ -15,9 +15,14 @@
 #   make check-series   git am of those mails on the pristine base, a build
 #                   after each, and the tree the tests boot at the end
 #   make export     write commits made in build/linux back to the repo
+#   make deb        Debian packages of the kernel for a host with hardware
+#                   KVM (production config), and the tests to run there
+#   make check-deb  install them in a Debian 12 VM and boot it (needs root)
 #   make clean      remove build/ (ccache keeps compiled objects)
 #
 # Options: KASAN=1 (kernel with KASAN), ONLY=REGEX (tests whose name matches),
+# DEB_CONFIG=FILE (make deb: this config, e.g. a distribution's, instead of
+# x86_64_defconfig, under our fragments),
 # REPEAT=N (run them N times), TEST_VMS=N (VMs that share the tests, default
 # one per core and 9 GiB), BUILD=DIR (build directory, default ./build),
 # JOBS=N.
@@ -37,10 +42,10 @@ SOAK_MIN ?= 60
 
 ifeq ($(KASAN),1)
 VARIANT := kasan
-FRAGS   := kvm_gmem.config kvm_gmem_debug.config kvm_gmem_kasan.config
+FRAGS   := kvm_gmem.config kvm_gmem_vm.config kvm_gmem_debug.config kvm_gmem_kasan.config
 else
 VARIANT := debug
-FRAGS   := kvm_gmem.config kvm_gmem_debug.config
+FRAGS   := kvm_gmem.config kvm_gmem_vm.config kvm_gmem_debug.config
 endif
 KOBJ      := $(BUILD)/kernel-$(VARIANT)
 BZIMAGE   := $(KOBJ)/arch/x86/boot/bzImage
@@ -79,7 +84,7 @@ vm_limit = $(shell awk '!/^\#/ && NF >= 3 {t += $$2} END {t += 300; print t < 27
 
 .NOTPARALLEL:
 .PHONY: demo test soak deps qemu source config kernel guest-kernel headers selftests initramfs \
-	check config-kvm-module check-kvm-module series check-series export clean \
+	check config-kvm-module check-kvm-module series check-series export clean deb check-deb \
 	bench bench-kernel bench-programs bench-initramfs
 
 # Under -icount, as the boot tests: its last step boots a guest.
@@ -174,7 +179,7 @@ bench-programs: headers
 
 # The benchmarks' kernel: the test kernel's options without the debug ones.
 bench-kernel: source
-	@$(H)/configure-kernel.sh $(SRC) $(BENCHKOBJ) kvm_gmem.config
+	@$(H)/configure-kernel.sh $(SRC) $(BENCHKOBJ) kvm_gmem.config kvm_gmem_vm.config
 	@echo "  KERNEL  $(BENCHKOBJ)/arch/x86/boot/bzImage"
 	@$(KMAKE) O=$(BENCHKOBJ) bzImage
 
@@ -208,7 +213,7 @@ check: series
 
 # Same options as the test kernel but KVM as modules, so that ccache serves
 # nearly every object the test kernel already compiled.
-MODFRAGS := kvm_gmem.config kvm_gmem_debug.config kvm_gmem_kvm_module.config
+MODFRAGS := kvm_gmem.config kvm_gmem_vm.config kvm_gmem_debug.config kvm_gmem_kvm_module.config
 config-kvm-module: source
 	@$(H)/configure-kernel.sh $(SRC) $(MODKOBJ) $(MODFRAGS)
 
@@ -229,6 +234,24 @@ check-series: series config config-kvm-module
 export:
 	@$(H)/series.sh export $(REPO) $(SRC)
 	@git -C $(REPO) status --short -- patches $(shell cd $(REPO) && ls -d mm include virt tools/testing/selftests 2>/dev/null)
+
+# Packages for a host (build/deb): the kernel with the series' options on
+# x86_64_defconfig (or DEB_CONFIG) and no debug options, KVM as modules;
+# and gmem-tests.tar.gz, the test initramfs's files as a folder whose
+# `run` runs the tests on that host (see the README).
+DEBKOBJ := $(BUILD)/deb-kernel/linux
+DEBOUT  := $(BUILD)/deb
+deb: deps initramfs
+	@GMEM_BASE_CONFIG=$(DEB_CONFIG) $(H)/configure-kernel.sh $(SRC) $(DEBKOBJ) \
+		kvm_gmem.config kvm_gmem_deb.config
+	@$(H)/build-deb.sh $(REPO) $(SRC) $(DEBKOBJ) $(DEBOUT) $(KMAKE)
+	@$(H)/mkinitramfs.sh --tree $(DEBOUT)/gmem-tests $(SELFTESTS)/kvm $(SELFTESTS)/mm \
+		$(BENCHBIN) $(GUEST_BZIMAGE) $(GUESTFS)
+	@tar -C $(DEBOUT) -czf $(DEBOUT)/gmem-tests.tar.gz gmem-tests
+	@echo "  TAR     $(DEBOUT)/gmem-tests.tar.gz"
+
+check-deb: deb qemu
+	@$(H)/check-deb.sh $(DEBOUT) $(BUILD)/deb-check
 
 check-kvm-module: config-kvm-module
 	@echo "  KERNEL  $(MODKOBJ) (CONFIG_KVM=m, build only)"

@@ -3,8 +3,9 @@
 #
 # What a reviewer does with the mails: take the pristine base, apply them
 # one by one with git am, and build after each (the test config, KVM built
-# in), then build the last with KVM as modules; and the tree they give must
-# be the one the tests boot.  Runs in SRC_DIR, which it leaves as it found
+# in; and the KVM selftests against that step's uAPI headers), then build
+# the last with KVM as modules; and the tree they give must be the one the
+# tests boot.  Runs in SRC_DIR, which it leaves as it found
 # it (the series checked out).
 #
 # usage: check-series.sh SRC_DIR MAILS_DIR OBJ_DIR CONFIG MODOBJ_DIR MODCONFIG KMAKE...
@@ -43,6 +44,14 @@ build() {
 }
 kmake=("$@")
 
+# The KVM selftests, all of them, as a reviewer builds them: against the
+# uAPI headers of the same step (usr/include of OBJ), not installed ones.
+selftests() {
+	"${kmake[@]}" O="$1" headers > /dev/null &&
+	make -s -C "$src/tools/testing/selftests/kvm" OUTPUT="$1/kselftest/kvm" \
+		KHDR_INCLUDES="-isystem $1/usr/include" CC="ccache gcc" -j"$(nproc)" > /dev/null
+}
+
 g checkout -q --detach gmem-base || die "no gmem-base in $src"
 n=0
 for m in "$mails"/[0-9][0-9][0-9][0-9]-*.patch; do
@@ -52,6 +61,7 @@ for m in "$mails"/[0-9][0-9][0-9][0-9]-*.patch; do
 	[ "$n" -ge "${CHECK_FROM:-1}" ] || continue
 	echo "  BUILD   [$n] $(basename "$m")"
 	build "$obj" "$config" || die "the kernel does not build after $(basename "$m")"
+	selftests "$obj" || die "the KVM selftests do not build after $(basename "$m")"
 done
 [ "$n" -gt 0 ] || die "no mails in $mails: run make series"
 g diff --quiet HEAD "$series" ||
@@ -59,4 +69,4 @@ g diff --quiet HEAD "$series" ||
 echo "  BUILD   CONFIG_KVM=m after the last"
 build "$modobj" "$modconfig" || die "the kernel with KVM as modules does not build"
 ls "$modobj/arch/x86/kvm/kvm.ko" > /dev/null || die "no kvm.ko"
-echo "  OK      $n patches apply with git am and build one by one; the tree is the tests' one"
+echo "  OK      $n patches apply with git am and build one by one (kernel, KVM selftests); the tree is the tests' one"

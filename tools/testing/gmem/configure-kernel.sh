@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Make OBJ/.config = x86_64_defconfig + our fragments (the last fragment
-# winning), and fail if any option a fragment asks for did not survive
+# Make OBJ/.config = x86_64_defconfig (or GMEM_BASE_CONFIG, e.g. a
+# distribution's config) + our fragments (the last fragment winning), and fail if any option a fragment asks for did not survive
 # olddefconfig: a missing dependency would otherwise silently drop it.
 # The config is made aside and OBJ/.config replaced only when it differs,
 # so running this before every build keeps builds incremental.
@@ -20,7 +20,13 @@ for f in "$@"; do frags+=("$(realpath "$configs/$f")"); done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-make -s -C "$src" O="$tmp" x86_64_defconfig
+base=x86_64_defconfig
+if [ -n "${GMEM_BASE_CONFIG:-}" ]; then
+	cp "$GMEM_BASE_CONFIG" "$tmp/.config"
+	base=$GMEM_BASE_CONFIG
+else
+	make -s -C "$src" O="$tmp" x86_64_defconfig
+fi
 "$src/scripts/kconfig/merge_config.sh" -m -O "$tmp" "$tmp/.config" "${frags[@]}" >/dev/null
 make -s -C "$src" O="$tmp" olddefconfig
 
@@ -51,6 +57,6 @@ done
 
 mkdir -p "$obj"
 if ! cmp -s "$tmp/.config" "$obj/.config"; then
-	echo "  CONFIG  $obj = x86_64_defconfig + $*"
+	echo "  CONFIG  $obj = $base + $*"
 	cp "$tmp/.config" "$obj/.config"
 fi

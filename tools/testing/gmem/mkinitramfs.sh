@@ -5,8 +5,16 @@
 # links), our /init, the test lists, the static selftest binaries, and in
 # /guest the kernel and initramfs that gmem_vmm boots.
 #
-# usage: mkinitramfs.sh OUT.cpio KVM_TEST_DIR MM_TEST_DIR BENCH_DIR GUEST_BZIMAGE GUEST_CPIO
+# With --tree, the same files in the folder OUT_DIR instead: the bundle
+# of tests that `make deb` makes for a host, whose `run` is our /init.
+#
+# usage: mkinitramfs.sh [--tree] OUT KVM_TEST_DIR MM_TEST_DIR BENCH_DIR GUEST_BZIMAGE GUEST_CPIO
 set -euo pipefail
+tree=
+if [ "$1" = --tree ]; then
+	tree=1
+	shift
+fi
 out=$(realpath -m "$1")
 kvm=$(realpath "$2")
 mm=$(realpath "$3")
@@ -15,8 +23,14 @@ guest_kernel=$(realpath "$5")
 guest_initramfs=$(realpath "$6")
 here=$(dirname "$(realpath "$0")")
 
-root=$(mktemp -d)
-trap 'rm -rf "$root"' EXIT
+if [ -n "$tree" ]; then
+	root=$out
+	rm -rf "$root"
+	mkdir -p "$root"
+else
+	root=$(mktemp -d)
+	trap 'rm -rf "$root"' EXIT
+fi
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,tests/kvm,tests/mm,tests/bench,guest}
 cp "$guest_kernel" "$root/guest/bzImage"
 cp "$guest_initramfs" "$root/guest/initramfs.cpio"
@@ -35,6 +49,7 @@ for lib in $(ldd "$hugeadm" | grep -o '/[^ ]*'); do
 done
 
 cp "$here/init" "$root/init"
+[ -z "$tree" ] || ln -s init "$root/run"
 cp "$here/boot-check" "$root/usr/bin/boot-check"
 cp "$here/tests.list" "$here/demo.list" "$here/bench.list" "$here/soak.list" "$here/splat.re" \
 	"$root/"
@@ -55,6 +70,10 @@ for name in $(awk '!/^#/ && NF >= 3 {print $3}' "$here/tests.list" "$here/demo.l
 	[ -n "$found" ] || { echo "mkinitramfs: test binary '$name' was not built" >&2; exit 1; }
 done
 
+if [ -n "$tree" ]; then
+	echo "  TESTS   $out ($(du -sh "$out" | cut -f1))"
+	exit 0
+fi
 (cd "$root" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$out.tmp"
 mv "$out.tmp" "$out"
 echo "  INITRAMFS $out ($(du -h "$out" | cut -f1))"
