@@ -20,7 +20,7 @@ die() { echo "check-deb: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root: debootstrap and chroot"
 dpkg-query -W -f='${Status}' debootstrap 2>/dev/null | grep -q 'ok installed' ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap > /dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap > /dev/null 2>&1
 image=$(ls "$debs"/linux-image-*.deb | grep -v -- -dbg_)
 headers=$(ls "$debs"/linux-headers-*.deb)
 [ -f "$debs/gmem-tests.tar.gz" ] || die "no $debs/gmem-tests.tar.gz: run make deb"
@@ -107,7 +107,7 @@ ln -sf /etc/systemd/system/gmem-deb-check.service \
 
 disk=$work/disk.img
 rm -f "$disk"
-mkfs.ext4 -q -F -L root -d "$root" "$disk" 4G
+mkfs.ext4 -q -F -L root -d "$root" "$disk" 4G > /dev/null
 log=$work/boot.log
 echo "  BOOT    /boot/vmlinuz-$release in QEMU (TCG, -cpu EPYC), log: $log"
 timeout --foreground -k 10 1800 "$qemu" -accel tcg,thread=single -cpu EPYC -machine q35 \
@@ -116,6 +116,9 @@ timeout --foreground -k 10 1800 "$qemu" -accel tcg,thread=single -cpu EPYC -mach
 	-drive file="$disk",format=raw,if=virtio \
 	-append "root=/dev/vda rw console=ttyS0 hugepagesz=1G hugepages=2 hugepagesz=2M hugepages=512" \
 	< /dev/null > "$log" 2>&1 || true
-grep -a '^GMEM-DEB-CHECK\|^ok\|^not ok' "$log" | sed 's/\r$//'
-grep -aq '^GMEM-DEB-CHECK: PASS' "$log" || die "the packaged kernel did not pass its checks: $log"
+# The service's lines, as the console shows them: "[time] unit[pid]: line".
+sed -n 's/\r$//; s/^.*gmem-deb-check\[[0-9]*\]: //p' "$log" > "$work/check.log"
+grep -a '^GMEM-DEB-CHECK\|^ok\|^not ok' "$work/check.log"
+grep -aqx 'GMEM-DEB-CHECK: PASS' "$work/check.log" ||
+	die "the packaged kernel did not pass its checks: $log"
 echo "  OK      $(basename "$image") and $(basename "$headers") install with dpkg in Debian 12; the kernel boots with both pools and HVO, and its checks pass"
