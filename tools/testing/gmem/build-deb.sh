@@ -20,7 +20,8 @@ n=$(git -C "$repo" rev-list --count HEAD 2>/dev/null || echo 0)
 version=$(make -s -C "$src" kernelversion)-gmem.$n
 pkgs=$(dirname "$obj")
 log=$pkgs/bindeb-pkg.log
-rm -f "$pkgs"/*.deb "$pkgs"/*.buildinfo "$pkgs"/*.changes
+# No packages of an older build are left to be taken for this one's.
+rm -f "$pkgs"/*.deb "$pkgs"/*.buildinfo "$pkgs"/*.changes "$out"/*.deb
 mkdir -p "$obj" "$out"
 echo "  DEB     $version (make bindeb-pkg, log: $log)"
 # LOCALVERSION set (empty): no "+" for a tree that is not at a tag.
@@ -37,7 +38,6 @@ fi
 # cross-compiler's name), which the binary packages do not need.
 "$@" O="$obj" LOCALVERSION= KDEB_PKGVERSION="$version" DPKG_FLAGS=-d bindeb-pkg > "$log" 2>&1 ||
 	{ tail -n 40 "$log"; echo "build-deb: make bindeb-pkg failed: $log" >&2; exit 1; }
-rm -f "$out"/*.deb
 mv "$pkgs"/*.deb "$out/"
 for d in "$out"/*.deb; do
 	echo "  DEB     $d ($(du -h "$d" | cut -f1))"
