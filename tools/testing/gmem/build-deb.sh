@@ -5,8 +5,9 @@
 # linux-image-VERSION and linux-headers-VERSION (and linux-libc-dev, the
 # uAPI headers), made by the kernel's own `make bindeb-pkg` in OBJ_DIR and
 # moved to OUT_DIR.  dpkg-buildpackage writes them beside OBJ_DIR: its
-# parent folder is this script's alone.  The release is 6.12.117-gmem; the package version
-# counts the repository's commits, so that a newer build upgrades an older.
+# parent folder is this script's alone.  The release is 6.12.117-gmem;
+# the package version counts the repository's commits, so that a newer
+# build upgrades an older.
 #
 # usage: build-deb.sh REPO SRC_DIR OBJ_DIR OUT_DIR KMAKE...
 set -euo pipefail
@@ -24,18 +25,12 @@ log=$pkgs/bindeb-pkg.log
 rm -f "$pkgs"/*.deb "$pkgs"/*.buildinfo "$pkgs"/*.changes "$out"/*.deb
 mkdir -p "$obj" "$out"
 echo "  DEB     $version (make bindeb-pkg, log: $log)"
-# LOCALVERSION set (empty): no "+" for a tree that is not at a tag.
 # The kernel's debian/rules lists its packages with debhelper's
 # dh_listpackages: the one build dependency the test builds do not have.
-if ! dpkg-query -W -f='${Status}' debhelper 2>/dev/null | grep -q 'ok installed'; then
-	echo "  DEPS    installing: debhelper"
-	sudo=
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		debhelper > /dev/null 2>&1
-fi
+"$(dirname "$(realpath "$0")")/install-deps.sh" debhelper
 # -d: dpkg-buildpackage would check every Build-Depends (e.g. a
 # cross-compiler's name), which the binary packages do not need.
+# LOCALVERSION set (empty): no "+" for a tree that is not at a tag.
 "$@" O="$obj" LOCALVERSION= KDEB_PKGVERSION="$version" DPKG_FLAGS=-d bindeb-pkg > "$log" 2>&1 ||
 	{ tail -n 40 "$log"; echo "build-deb: make bindeb-pkg failed: $log" >&2; exit 1; }
 mv "$pkgs"/*.deb "$out/"

@@ -19,8 +19,7 @@ qemu=${GMEM_TCG_QEMU:-qemu-system-x86_64}
 die() { echo "check-deb: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root: debootstrap and chroot"
-dpkg-query -W -f='${Status}' debootstrap 2>/dev/null | grep -q 'ok installed' ||
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap > /dev/null 2>&1
+"$here/install-deps.sh" debootstrap
 image=$(ls "$debs"/linux-image-*.deb | grep -v -- -dbg_)
 headers=$(ls "$debs"/linux-headers-*.deb)
 [ -f "$debs/gmem-tests.tar.gz" ] || die "no $debs/gmem-tests.tar.gz: run make deb"

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Make OBJ/.config = x86_64_defconfig (or GMEM_BASE_CONFIG, e.g. a
-# distribution's config) + our fragments (the last fragment winning), and fail if any option a fragment asks for did not survive
-# olddefconfig: a missing dependency would otherwise silently drop it.
+# distribution's config) + our fragments (the last fragment winning), and
+# fail if any option a fragment asks for did not survive olddefconfig: a
+# missing dependency would otherwise silently drop it.
 # The config is made aside and OBJ/.config replaced only when it differs,
 # so running this before every build keeps builds incremental.
 #

@@ -13,6 +13,8 @@ pkgs=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
       kmod file rsync ccache perl git patch qemu-system-x86 busybox-static
       libhugetlbfs-bin fio gnuplot-nox
       meson ninja-build pkg-config dpkg-dev libglib2.0-dev libpixman-1-dev libfdt-dev)
+# Arguments: packages one target needs beyond these (make deb: debhelper).
+pkgs+=("$@")
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
