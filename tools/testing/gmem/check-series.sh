@@ -10,7 +10,9 @@
 #
 # usage: check-series.sh SRC_DIR MAILS_DIR OBJ_DIR CONFIG MODOBJ_DIR MODCONFIG KMAKE...
 # With CHECK_FROM=N, the mails before the Nth are applied but not built
-# (to go on after an interrupted run).
+# (to go on after an interrupted run); with CHECK_TO=N, the run ends after
+# the Nth (a run in parts: the last part, without CHECK_TO, compares the
+# trees and builds KVM as modules).
 set -uo pipefail
 src=$(realpath "$1")
 mails=$(realpath "$2")
@@ -62,6 +64,10 @@ for m in "$mails"/[0-9][0-9][0-9][0-9]-*.patch; do
 	echo "  BUILD   [$n] $(basename "$m")"
 	build "$obj" "$config" || die "the kernel does not build after $(basename "$m")"
 	selftests "$obj" || die "the KVM selftests do not build after $(basename "$m")"
+	if [ -n "${CHECK_TO:-}" ] && [ "$n" -ge "$CHECK_TO" ]; then
+		echo "  OK      mails ${CHECK_FROM:-1} to $n apply with git am and build (CHECK_TO=$CHECK_TO)"
+		exit 0
+	fi
 done
 [ "$n" -gt 0 ] || die "no mails in $mails: run make series"
 g diff --quiet HEAD "$series" ||
