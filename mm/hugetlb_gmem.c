@@ -502,7 +502,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
  * invalidate_lock for write and its references, which end up on each first
  * 4K folio, and has unmapped the folios from KVM.  References taken since
  * the prepare can only be transient (speculative lookups), and are waited
- * for.  Sleeps: one RCU grace period, before the vmemmaps are restored.
+ * for.  Waits for no RCU grace period (see hugetlb_vmemmap_sync()).
  */
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr)
@@ -516,12 +516,8 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 	}
 	for (i = 0; i < nr; i++)
 		restores += folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
-	/* Before the folios are frozen: see hugetlb_vmemmap_sync(). */
-	if (restores) {
+	if (restores)
 		trace_hugetlb_gmem_vmemmap_restore_begin(restores);
-		hugetlb_vmemmap_sync();
-		trace_hugetlb_gmem_vmemmap_restore_synced(restores);
-	}
 	for (i = 0; i < nr; i++) {
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
@@ -653,8 +649,8 @@ static int hugetlb_gmem_merge_xas(struct hugetlb_gmem *hg,
 
 /*
  * Redo HVO on merged folios, each held by the page cache and @refs more;
- * best effort, in HVO's steps, with one grace period for all.  Allocates:
- * not in KVM's no-fail window.
+ * best effort, in HVO's steps, with no grace period.  Allocates: not in
+ * KVM's no-fail window.
  */
 static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs)
@@ -670,7 +666,6 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 							  &heads))
 			break;
 	if (!list_empty(&heads)) {
-		hugetlb_vmemmap_sync();
 		for (i = 0; i < nr; i++)
 			optimized += hugetlb_vmemmap_optimize_commit_live(hg->h,
 									  folios[i],
@@ -762,7 +757,7 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_commit);
  *
  * Allocates, so it comes after KVM's no-fail window, still under the
  * mapping's invalidate_lock.  Best effort: a folio stays as it is when
- * memory is short.  One RCU grace period for all.
+ * memory is short.
  */
 void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
@@ -1015,9 +1010,9 @@ static int hugetlb_gmem_check_held_pieces(struct hugetlb_gmem *hg,
 
 /*
  * Give whole huge folios, each with a reference of ours, back to the file's
- * reservation: optimized first (merged ones are not), with one RCU grace
- * period for all of them.  Not a poisoned one: it leaves the pool, which
- * restores its vmemmap again, and should that fail, it would stay.
+ * reservation: optimized first (merged ones are not).  Not a poisoned one:
+ * it leaves the pool, which restores its vmemmap again, and should that
+ * fail, it would stay.
  */
 static void hugetlb_gmem_remove_batch(struct hugetlb_gmem *hg,
 				      struct folio **folios, int nr)

@@ -99,16 +99,8 @@ DECLARE_EVENT_CLASS(hugetlb_gmem_batch,
 	TP_printk("nr=%d", __entry->nr)
 );
 
-/*
- * A conversion's splits restore the vmemmap of @nr HVO pages at once:
- * _begin, then _synced once the grace period the remap needs has passed,
- * then _end.
- */
+/* A conversion's splits restore the vmemmap of @nr HVO pages at once. */
 DEFINE_EVENT(hugetlb_gmem_batch, hugetlb_gmem_vmemmap_restore_begin,
-	TP_PROTO(int nr),
-	TP_ARGS(nr));
-
-DEFINE_EVENT(hugetlb_gmem_batch, hugetlb_gmem_vmemmap_restore_synced,
 	TP_PROTO(int nr),
 	TP_ARGS(nr));
 

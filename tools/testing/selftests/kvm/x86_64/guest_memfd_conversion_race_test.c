@@ -418,7 +418,7 @@ FIXTURE_SETUP(race)
 	if (backing != VM_MEM_SRC_GUEST_MEMFD) {
 		nr_pages = MAX_PAGES;
 		self->file_pages = max_t(uint64_t, nr_pages, (huge / PAGE_SIZE));
-		/* Each split and merge waits for an RCU grace period. */
+		/* Each split and merge moves a huge page's struct pages. */
 		self->nr_conversions = NR_CONVERSIONS / (huge == SZ_1G ? 16 : 8);
 	}
 	if (backing_src_is_guest_memfd_hugetlb(backing))

@@ -73,6 +73,7 @@
 #include "kvm_test_harness.h"
 #include "kvm_util.h"
 #include "processor.h"
+#include "rcu_waits.h"
 #include "test_util.h"
 #include "ucall_common.h"
 
@@ -357,19 +358,24 @@ static uint64_t huge_pages(uint64_t first, uint64_t nr)
 	return (first + nr - 1) / pages_per_huge - first / pages_per_huge + 1;
 }
 
+/* The ranges of the matrix, each converted to shared and back. */
+struct matrix_case {
+	uint64_t first, nr;
+	const char *what;
+};
+
+#define MATRIX_CASES {								\
+	{ 0, pages_per_huge, "a whole huge page" },				\
+	{ 0, 1, "its first 4K page" },						\
+	{ pages_per_huge / 2, 1, "a 4K page in its middle" },			\
+	{ pages_per_huge - 1, 1, "its last 4K page" },				\
+	{ pages_per_huge - 2, 4, "4 pages straddling two huge pages" },		\
+	{ pages_per_huge + 7, 100, "100 pages inside the second huge page" },	\
+}
+
 static void test_matrix(void)
 {
-	const struct {
-		uint64_t first, nr;
-		const char *what;
-	} cases[] = {
-		{ 0, pages_per_huge, "a whole huge page" },
-		{ 0, 1, "its first 4K page" },
-		{ pages_per_huge / 2, 1, "a 4K page in its middle" },
-		{ pages_per_huge - 1, 1, "its last 4K page" },
-		{ pages_per_huge - 2, 4, "4 pages straddling two huge pages" },
-		{ pages_per_huge + 7, 100, "100 pages inside the second huge page" },
-	};
+	const struct matrix_case cases[] = MATRIX_CASES;
 	uint64_t pages_2m, n;
 	struct gmem_huge_stats stats;
 	struct hugetlb_pool pool;
@@ -428,6 +434,45 @@ static void test_matrix(void)
 	convert(&t, 3, 1, false);
 	assert_stats(&stats, 1, 1, "page 3 round trip");
 
+	test_destroy(&t);
+}
+
+/*
+ * The matrix's round trips, with the function tracer watching the
+ * conversions for RCU grace periods (rcu_waits.h): a split, a merge, and
+ * on HugeTLB undoing and redoing HVO, wait for none.
+ */
+static void test_rcu_waits(void)
+{
+	const struct matrix_case cases[] = MATRIX_CASES;
+	uint64_t splits = 0, merges = 0;
+	struct gmem_huge_stats stats;
+	char first[512];
+	struct test t;
+	long waits;
+	int i;
+
+	TEST_REQUIRE(rcu_waits_offered());
+	test_create(&t, 0);
+	memset(seeds, 1, MAX_PAGES);
+	guest_do(&t, OP_WRITE, 0, nr_pages);
+	read_stats(&stats);
+
+	rcu_waits_start();
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		rcu_waits_watch(true);
+		convert(&t, cases[i].first, cases[i].nr, true);
+		convert(&t, cases[i].first, cases[i].nr, false);
+		rcu_waits_watch(false);
+		splits += huge_pages(cases[i].first, cases[i].nr);
+	}
+	waits = rcu_waits_stop(first, sizeof(first));
+	merges = splits;
+	/* They did split and merge, and undo and redo HVO. */
+	assert_stats(&stats, splits, merges, "the round trips");
+	TEST_ASSERT(!waits, "%ld RCU waits in %zu round trips; the first:\n%s",
+		    waits, ARRAY_SIZE(cases), first);
+	check_all(&t, "after the round trips");
 	test_destroy(&t);
 }
 
@@ -1249,6 +1294,12 @@ FIXTURE_TEARDOWN_PARENT(conversion)
 TEST_F_TIMEOUT(conversion, matrix, 900)
 {
 	test_matrix();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(conversion, rcu_waits, 900)
+{
+	test_rcu_waits();
 	assert_dissolves(&self->before, 0);
 }
 
