@@ -22,10 +22,15 @@
  * alone, from hugetlb_gmem's tracepoints (begin and end events of each
  * step, in a trace instance of the benchmark's own): the mean per huge
  * page of allocating its vmemmap pages before the point of no return
- * (hvo_restore_prepare), the RCU grace period a restore waits for
- * (hvo_restore_rcu), remapping the vmemmap after it (hvo_restore_commit),
- * and optimizing it again after a merge (hvo_redo); reps is the number of
- * huge pages, and both time columns hold the mean.
+ * (hvo_restore_prepare), remapping the vmemmap after it
+ * (hvo_restore_commit), and optimizing it again after a merge (hvo_redo);
+ * reps is the number of huge pages, and both time columns hold the mean.
+ *
+ * Each conversion figure has a "_rcu_waits" line beside it: how many RCU
+ * grace periods its conversions waited for, counted by the function
+ * tracer in the same instance (synchronize_rcu() and its kin, entered by
+ * this process during a timed conversion); reps, then the total and the
+ * most one conversion waited for, in place of the two times.
  *
  * Without arguments, also two patterns over a 1 GiB file: random 4K pages
  * ("rand_to_shared", "rand_to_private") and consecutive 2M steps from its
@@ -105,12 +110,33 @@ static void touch(char *p, uint64_t size)
 
 struct stat_line {
 	uint64_t samples[MAX_REPS];
+	/* When each conversion started, and the RCU waits it entered. */
+	uint64_t starts[MAX_REPS];
+	int waits[MAX_REPS];
 	int n;
 };
 
-static void report(const char *backing, uint64_t size, const char *what,
-		   struct stat_line *s)
+static void report_waits(const char *backing, uint64_t size, const char *what,
+			 const struct stat_line *s)
 {
+	int i, total = 0, most = 0;
+
+	for (i = 0; i < s->n; i++) {
+		total += s->waits[i];
+		most = s->waits[i] > most ? s->waits[i] : most;
+	}
+	printf("%-8s %10llu KiB  %-19s %5d  %14d  %14d  %10s\n", backing,
+	       (unsigned long long)size >> 10, "  RCU waits", s->n, total, most, "");
+	printf("csv,%s,%llu,%s_rcu_waits,%d,%d,%d\n", backing,
+	       (unsigned long long)size, what, s->n, total, most);
+}
+
+/* The median and least time; then the RCU waits, if they were counted. */
+static void report(const char *backing, uint64_t size, const char *what,
+		   struct stat_line *s, bool waits)
+{
+	if (waits)
+		report_waits(backing, size, what, s);
 	qsort(s->samples, s->n, sizeof(s->samples[0]), cmp_u64);
 	printf("%-8s %10llu KiB  %-19s %5d  %14.1f  %14.1f  %10.1f\n", backing,
 	       (unsigned long long)size >> 10, what, s->n,
@@ -122,16 +148,18 @@ static void report(const char *backing, uint64_t size, const char *what,
 }
 
 /*
- * The HVO work of hugetlb_gmem, from its tracepoints, in a trace instance of
- * our own: the raw format gives each event's time in ns (trace_clock mono,
- * comparable across CPUs), and its type, which the events' ids name.
+ * The HVO work of hugetlb_gmem, from its tracepoints, and the RCU waits, from
+ * the function tracer, in a trace instance of our own: the raw format gives
+ * each entry's time in ns (trace_clock mono, comparable across CPUs, and
+ * with now_ns()), then an event's type, which the events' ids name, or a
+ * traced function's address.
  */
 #define TRACING		"/sys/kernel/tracing"
 #define INSTANCE	TRACING "/instances/gmem_convert_bench"
 
 enum hvo_event {
 	RESTORE_PREPARE_BEGIN, RESTORE_PREPARE_END,
-	RESTORE_BEGIN, RESTORE_SYNCED, RESTORE_END,
+	RESTORE_BEGIN, RESTORE_END,
 	OPTIMIZE_BEGIN, OPTIMIZE_END, NR_HVO_EVENTS
 };
 
@@ -139,17 +167,33 @@ static const char * const hvo_event_names[NR_HVO_EVENTS] = {
 	"hugetlb_gmem_vmemmap_restore_prepare_begin",
 	"hugetlb_gmem_vmemmap_restore_prepare_end",
 	"hugetlb_gmem_vmemmap_restore_begin",
-	"hugetlb_gmem_vmemmap_restore_synced",
 	"hugetlb_gmem_vmemmap_restore_end",
 	"hugetlb_gmem_vmemmap_optimize_begin",
 	"hugetlb_gmem_vmemmap_optimize_end",
+};
+
+/*
+ * The entry points that wait for a grace period, those the kernel can trace
+ * (the polled ones wait through these); synchronize_rcu() in expedited
+ * mode, not ours, would count twice.
+ */
+static const char * const rcu_wait_functions[] = {
+	"synchronize_rcu",
+	"synchronize_rcu_expedited",
+	"rcu_barrier",
+	"synchronize_srcu",
+	"synchronize_srcu_expedited",
+	"srcu_barrier",
+	"synchronize_rcu_tasks",
+	"synchronize_rcu_tasks_rude",
+	"synchronize_rcu_tasks_trace",
 };
 
 static int hvo_event_ids[NR_HVO_EVENTS];
 
 /* Time spent in each HVO step, and how many pages each step covered. */
 struct hvo_stats {
-	long long restores, optimizes, prepare_ns, rcu_ns, commit_ns, optimize_ns;
+	long long restores, optimizes, prepare_ns, commit_ns, optimize_ns;
 };
 
 static void write_str(const char *path, const char *val)
@@ -177,6 +221,41 @@ static long long read_vmstat(const char *key)
 }
 
 static bool hvo_traced;
+
+/* Append @val to a tracefs list; 0 or -errno. */
+static int append_str(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_APPEND), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/*
+ * The function tracer for this process and the wait functions only; the
+ * filter goes first, as an empty one would trace every function.
+ */
+static void rcu_waits_trace_init(void)
+{
+	char pid[32];
+	size_t i;
+	int r;
+
+	write_str(INSTANCE "/set_ftrace_filter", rcu_wait_functions[0]);
+	for (i = 1; i < ARRAY_SIZE(rcu_wait_functions); i++) {
+		r = append_str(INSTANCE "/set_ftrace_filter", rcu_wait_functions[i]);
+		if (r && r != -EINVAL)
+			die("adding %s to set_ftrace_filter: %s",
+			    rcu_wait_functions[i], strerror(-r));
+	}
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	write_str(INSTANCE "/set_ftrace_pid", pid);
+	write_str(INSTANCE "/current_tracer", "function");
+}
 
 /*
  * A trace instance with the HVO events, off until hvo_trace_start().
@@ -213,6 +292,7 @@ static void hvo_trace_init(void)
 			 hvo_event_names[i]);
 		write_str(path, "1");
 	}
+	rcu_waits_trace_init();
 	hvo_traced = true;
 	return;
 untraced:
@@ -223,8 +303,10 @@ untraced:
 
 static void hvo_trace_exit(void)
 {
-	if (hvo_traced)
-		rmdir(INSTANCE);
+	if (!hvo_traced)
+		return;
+	write_str(INSTANCE "/current_tracer", "nop");
+	rmdir(INSTANCE);
 }
 
 static void hvo_trace_start(struct hvo_stats *st)
@@ -238,25 +320,38 @@ static void hvo_trace_start(struct hvo_stats *st)
 	write_str(INSTANCE "/tracing_on", "1");
 }
 
+/* The conversion of @lines that was running at @ts counts an RCU wait. */
+static void count_wait(struct stat_line **lines, int nr, uint64_t ts)
+{
+	int i, j;
+
+	for (i = 0; i < nr; i++)
+		for (j = 0; j < lines[i]->n; j++)
+			if (ts >= lines[i]->starts[j] &&
+			    ts - lines[i]->starts[j] < lines[i]->samples[j]) {
+				lines[i]->waits[j]++;
+				return;
+			}
+}
+
 /*
  * Sums the time from each begin event to the next event of its step, of
- * this process's conversions only; a begin is used once.
+ * this process's conversions only; a begin is used once.  Gives each
+ * conversion of @lines the RCU waits entered while it ran.
  */
-static void hvo_trace_stop(struct hvo_stats *st)
+static void hvo_trace_stop(struct hvo_stats *st, struct stat_line **lines, int nr)
 {
 	static const enum hvo_event begin_of[NR_HVO_EVENTS] = {
 		[RESTORE_PREPARE_END] = RESTORE_PREPARE_BEGIN,
-		[RESTORE_SYNCED] = RESTORE_BEGIN,
-		[RESTORE_END] = RESTORE_SYNCED,
+		[RESTORE_END] = RESTORE_BEGIN,
 		[OPTIMIZE_END] = OPTIMIZE_BEGIN,
 	};
 	long long *sum_of[NR_HVO_EVENTS] = {
 		[RESTORE_PREPARE_END] = &st->prepare_ns,
-		[RESTORE_SYNCED] = &st->rcu_ns,
 		[RESTORE_END] = &st->commit_ns,
 		[OPTIMIZE_END] = &st->optimize_ns,
 	};
-	unsigned long long ts, last[NR_HVO_EVENTS] = {};
+	unsigned long long ts, ip, last[NR_HVO_EVENTS] = {};
 	int pid, type, i, me = getpid();
 	char line[256];
 	FILE *f;
@@ -270,6 +365,11 @@ static void hvo_trace_stop(struct hvo_stats *st)
 	if (!f)
 		die_errno(INSTANCE "/trace");
 	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%d %*d %llu %llx %*x", &pid, &ts, &ip) == 3) {
+			if (pid == me)
+				count_wait(lines, nr, ts);
+			continue;
+		}
 		if (sscanf(line, "%d %*d %llu type: %d", &pid, &ts, &type) != 3 ||
 		    pid != me)
 			continue;
@@ -304,7 +404,6 @@ static void report_hvo(const char *backing, uint64_t size,
 		       const struct hvo_stats *st)
 {
 	report_mean(backing, size, "hvo_restore_prepare", st->restores, st->prepare_ns);
-	report_mean(backing, size, "hvo_restore_rcu", st->restores, st->rcu_ns);
 	report_mean(backing, size, "hvo_restore_commit", st->restores, st->commit_ns);
 	report_mean(backing, size, "hvo_redo", st->optimizes, st->optimize_ns);
 }
@@ -375,12 +474,14 @@ static void round_trip(struct vm_file *f, uint64_t offset, uint64_t size,
 	uint64_t t = now_ns();
 
 	convert(f->fd, offset, size, 0);
+	to_shared->starts[to_shared->n] = t;
 	to_shared->samples[to_shared->n++] = now_ns() - t;
 
 	touch(f->mem + offset, size);
 
 	t = now_ns();
 	convert(f->fd, offset, size, 1);
+	to_private->starts[to_private->n] = t;
 	to_private->samples[to_private->n++] = now_ns() - t;
 }
 
@@ -395,6 +496,7 @@ static void bench_size(int kvm, uint64_t size, const struct backing *b)
 	uint64_t file_size = size < min_file ? min_file : size;
 	const char *backing = b->name;
 	struct stat_line populate = {}, to_private = {}, to_shared = {};
+	struct stat_line *lines[] = { &to_shared, &to_private };
 	struct hvo_stats hvo;
 	uint64_t t, offset;
 	struct vm_file f;
@@ -406,20 +508,18 @@ static void bench_size(int kvm, uint64_t size, const struct backing *b)
 		die_errno("fallocate");
 	populate.samples[populate.n++] = now_ns() - t;
 
-	if (b->hugetlb)
-		hvo_trace_start(&hvo);
+	hvo_trace_start(&hvo);
 	for (i = 0; i < reps; i++) {
 		offset = (i * 9 * size) % file_size;
 
 		round_trip(&f, offset, size, &to_shared, &to_private);
 	}
-	if (b->hugetlb)
-		hvo_trace_stop(&hvo);
+	hvo_trace_stop(&hvo, lines, 2);
 
 	if (size == file_size)
-		report(backing, file_size, "populate", &populate);
-	report(backing, size, "to_shared", &to_shared);
-	report(backing, size, "to_private", &to_private);
+		report(backing, file_size, "populate", &populate, false);
+	report(backing, size, "to_shared", &to_shared, hvo_traced);
+	report(backing, size, "to_private", &to_private, hvo_traced);
 	if (b->hugetlb)
 		report_hvo(backing, size, &hvo);
 
@@ -436,13 +536,16 @@ static void bench_pattern(int kvm, const struct backing *b, bool random,
 {
 	const char *backing = b->name;
 	struct stat_line to_private = {}, to_shared = {};
+	struct stat_line *lines[] = { &to_shared, &to_private };
 	uint64_t file_size = 1ULL << 30, seed = 1, offset;
+	struct hvo_stats hvo;
 	struct vm_file f;
 	int i;
 
 	open_file(kvm, &f, file_size, b);
 	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
 		die_errno("fallocate");
+	hvo_trace_start(&hvo);
 	for (i = 0; i < n; i++) {
 		if (random) {
 			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -452,8 +555,11 @@ static void bench_pattern(int kvm, const struct backing *b, bool random,
 		}
 		round_trip(&f, offset, step, &to_shared, &to_private);
 	}
-	report(backing, step, random ? "rand_to_shared" : "seq_to_shared", &to_shared);
-	report(backing, step, random ? "rand_to_private" : "seq_to_private", &to_private);
+	hvo_trace_stop(&hvo, lines, 2);
+	report(backing, step, random ? "rand_to_shared" : "seq_to_shared", &to_shared,
+	       hvo_traced);
+	report(backing, step, random ? "rand_to_private" : "seq_to_private", &to_private,
+	       hvo_traced);
 	close_file(&f, file_size);
 }
 

@@ -56,6 +56,14 @@ function size(b) {
 	return (b / 1024) " KiB"
 }
 function pair(a, b) { return (a == "" && b == "") ? "-" : t(a) " / " t(b) }
+# The RCU grace periods per conversion of @what1 and @what2, if counted.
+function waits(b, s, what1, what2,  w1, w2) {
+	w1 = what1 "_rcu_waits"; w2 = what2 "_rcu_waits"
+	if (!((b, s, w1) in reps) || !((b, s, w2) in reps))
+		return ""
+	return sprintf(" (RCU waits: %g, %g)", med[b, s, w1] / reps[b, s, w1],
+		       med[b, s, w2] / reps[b, s, w2])
+}
 # The heading of a table: @first, then one column per backing.
 function heading(first, column,  h, sep, i) {
 	h = "| " first " |"; sep = "| --- |"
@@ -72,7 +80,11 @@ function row(label, s, what1, what2,  line, i, b, v) {
 	for (i = 1; i <= n["backing"]; i++) {
 		b = item["backing", i]
 		v = med[b, s, what1]
-		line = line " " (what2 != "" ? pair(v, med[b, s, what2]) : v == "" ? "-" : t(v)) " |"
+		if (what2 != "")
+			v = pair(v, med[b, s, what2]) waits(b, s, what1, what2)
+		else
+			v = v == "" ? "-" : t(v)
+		line = line " " v " |"
 	}
 	print line
 }
@@ -116,6 +128,7 @@ $2 == "boot" {
 		add("hvo", $2 SUBSEP $3)
 	if ($4 == "populate")
 		add("populate", $3)
+	# Of an _rcu_waits line: the total, where others have the median.
 	med[$2, $3, $4] = $6
 	reps[$2, $3, $4] = $5
 }
@@ -126,7 +139,9 @@ END {
 	print "page of it, and it goes back to private; no vCPU runs. Medians. On huge"
 	print "pages (2m and 1g: HugeTLB; thp: transparent huge pages), to shared splits"
 	print "every huge page the range touches and to private merges them; HugeTLB"
-	print "pages also undo HVO before the split and redo it after the merge.\n"
+	print "pages also undo HVO before the split and redo it after the merge. In"
+	print "brackets: the RCU grace periods each conversion waited for, on average"
+	print "(the function tracer on synchronize_rcu() and its kin).\n"
 	heading("range", " pages: to shared / to private")
 	for (r = 1; r <= n["range"]; r++)
 		row(size(item["range", r]), item["range", r], "to_shared", "to_private")
@@ -150,20 +165,18 @@ END {
 	print "\n## HVO alone\n"
 	print "hugetlb_gmem'"'"'s begin and end tracepoints of each step, traced"
 	print "around the rounds above; means per huge page. Undoing HVO before a split"
-	print "is in three steps: allocating the vmemmap pages, before the point of no"
-	print "return (prepare); the RCU grace period that lets speculative lookups of"
-	print "the folio drain before its struct pages change; remapping the vmemmap,"
-	print "after the point of no return (commit). Redoing HVO after a merge is one"
-	print "step, outside the no-fail window.\n"
-	print "| backing, range | huge pages | vmemmap pages allocated (prepare) | RCU grace period | vmemmap remapped (commit) | HVO redone after the merge |"
-	print "| --- | --- | --- | --- | --- | --- |"
+	print "is in two steps: allocating the vmemmap pages, before the point of no"
+	print "return (prepare); remapping the vmemmap, after it (commit), with no RCU"
+	print "grace period between them. Redoing HVO after a merge is one step,"
+	print "outside the no-fail window.\n"
+	print "| backing, range | huge pages | vmemmap pages allocated (prepare) | vmemmap remapped (commit) | HVO redone after the merge |"
+	print "| --- | --- | --- | --- | --- |"
 	for (r = 1; r <= n["hvo"]; r++) {
 		split(item["hvo", r], hk, SUBSEP)
 		b = hk[1]; s = hk[2]
-		printf "| %s, %s | %s | %s | %s | %s | %s |\n", b, size(s),
+		printf "| %s, %s | %s | %s | %s | %s |\n", b, size(s),
 		       reps[b, s, "hvo_restore_prepare"], t(med[b, s, "hvo_restore_prepare"]),
-		       t(med[b, s, "hvo_restore_rcu"]), t(med[b, s, "hvo_restore_commit"]),
-		       t(med[b, s, "hvo_redo"])
+		       t(med[b, s, "hvo_restore_commit"]), t(med[b, s, "hvo_redo"])
 	}
 
 	print "\n## Conversions with a guest running (`gmem_vmm -x`)\n"
