@@ -200,7 +200,7 @@ bench: deps qemu bench-kernel bench-initramfs
 	 echo "  CSV     $(BENCHBIN)/results.csv"; \
 	 $(REPO)/bench/plot.sh $(BENCHBIN)/results.csv $(BENCHBIN)/results.png || rc=1; \
 	 $(REPO)/bench/report.sh $(BENCHBIN)/results.csv "$$(cat $(BENCHKOBJ)/include/config/kernel.release)" \
-		"$$(grep -vc '^#' $(REPO)/patches/series)" \
+		"$$(grep -c '^[^#[:space:]]' $(REPO)/patches/series)" \
 		"$$(cat $(LOGS)/bench.log.machine)" \
 		"$$(git -C $(REPO) describe --always --dirty 2>/dev/null || echo unknown)" \
 		> $(BENCHBIN)/README.md || rc=1; \

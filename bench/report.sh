@@ -61,7 +61,7 @@ function waits(b, s, what1, what2,  w1, w2) {
 	w1 = what1 "_rcu_waits"; w2 = what2 "_rcu_waits"
 	if (!((b, s, w1) in reps) || !((b, s, w2) in reps))
 		return ""
-	return sprintf(" (RCU waits: %g, %g)", med[b, s, w1] / reps[b, s, w1],
+	return sprintf(" (RCU waits %g, %g)", med[b, s, w1] / reps[b, s, w1],
 		       med[b, s, w2] / reps[b, s, w2])
 }
 # The heading of a table: @first, then one column per backing.
