@@ -52,8 +52,10 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <linux/falloc.h>
 #include <linux/kvm.h>
+#include <linux/membarrier.h>
 
 #include "bench_util.h"
 
@@ -174,8 +176,9 @@ static const char * const hvo_event_names[NR_HVO_EVENTS] = {
 
 /*
  * The entry points that wait for a grace period, those the kernel can trace
- * (the polled ones wait through these); synchronize_rcu() in expedited
- * mode, not ours, would count twice.
+ * (the polled ones wait through these).  One may call another
+ * (synchronize_rcu() in expedited mode, synchronize_srcu() when its
+ * srcu_struct looks idle): such a wait counts twice here.
  */
 static const char * const rcu_wait_functions[] = {
 	"synchronize_rcu",
@@ -221,6 +224,7 @@ static long long read_vmstat(const char *key)
 }
 
 static bool hvo_traced;
+static void rcu_waits_check(void);
 
 /* Append @val to a tracefs list; 0 or -errno. */
 static int append_str(const char *path, const char *val)
@@ -241,8 +245,10 @@ static int append_str(const char *path, const char *val)
  */
 static void rcu_waits_trace_init(void)
 {
-	char pid[32];
+	char pid[32], line[256];
+	bool found = false;
 	size_t i;
+	FILE *f;
 	int r;
 
 	write_str(INSTANCE "/set_ftrace_filter", rcu_wait_functions[0]);
@@ -252,6 +258,15 @@ static void rcu_waits_trace_init(void)
 			die("adding %s to set_ftrace_filter: %s",
 			    rcu_wait_functions[i], strerror(-r));
 	}
+	/* Names are applied as the file closes: see that one was. */
+	f = fopen(INSTANCE "/set_ftrace_filter", "r");
+	if (!f)
+		die_errno(INSTANCE "/set_ftrace_filter");
+	while (!found && fgets(line, sizeof(line), f))
+		found = !strcmp(line, "synchronize_rcu\n");
+	fclose(f);
+	if (!found)
+		die("synchronize_rcu is not in set_ftrace_filter: RCU waits cannot be counted");
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	write_str(INSTANCE "/set_ftrace_pid", pid);
 	write_str(INSTANCE "/current_tracer", "function");
@@ -294,6 +309,7 @@ static void hvo_trace_init(void)
 	}
 	rcu_waits_trace_init();
 	hvo_traced = true;
+	rcu_waits_check();
 	return;
 untraced:
 	fprintf(stderr, "gmem_convert_bench: no hugetlb_gmem tracepoints (%s): no hvo_* lines\n",
@@ -384,6 +400,30 @@ static void hvo_trace_stop(struct hvo_stats *st, struct stat_line **lines, int n
 		}
 	}
 	fclose(f);
+}
+
+/*
+ * A count of 0 proves nothing unless the counter sees a wait: count one
+ * first.  membarrier(MEMBARRIER_CMD_GLOBAL) calls synchronize_rcu() when
+ * more than one CPU is online.
+ */
+static void rcu_waits_check(void)
+{
+	struct stat_line probe = { .n = 1 };
+	struct stat_line *lines[] = { &probe };
+	struct hvo_stats st;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		die("counting RCU waits needs two CPUs (its check uses membarrier())");
+	hvo_trace_start(&st);
+	probe.starts[0] = now_ns();
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		die_errno("membarrier(MEMBARRIER_CMD_GLOBAL)");
+	probe.samples[0] = now_ns() - probe.starts[0];
+	hvo_trace_stop(&st, lines, 1);
+	if (probe.waits[0] != 1)
+		die("%d RCU waits counted in membarrier(MEMBARRIER_CMD_GLOBAL), not 1",
+		    probe.waits[0]);
 }
 
 static void report_mean(const char *backing, uint64_t size, const char *what,

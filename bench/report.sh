@@ -32,9 +32,9 @@ cat <<EOF
 - Repeatability: \`make bench\` ends by saying how many figures match this
   directory's \`results.csv\` to 3 significant digits. Two runs of one
   build agree on most figures to 3 digits and on the rest within about
-  2%, except where a figure includes RCU grace periods that start at
-  different points between ticks (a 2M boot's loading conversions) or how
-  many random pages hit memory the guest had used.
+  2%, except where a figure depends on how many random pages hit memory
+  the guest had used (and, in runs before conversions stopped waiting for
+  RCU grace periods, on where those started between two ticks).
 - Files: \`results.csv\` (every figure), \`results.png\` (latency against
   range size), this file.
 

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/membarrier.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "rcu_waits.h"
 #include "test_util.h"
@@ -23,8 +25,9 @@
 
 /*
  * The entry points that wait: the polled ones (cond_synchronize_rcu() and
- * kin) wait through these.  One calls another only in expedited mode
- * (synchronize_rcu()), and such a nested entry is not counted again.
+ * kin) wait through these.  One may call another (synchronize_rcu() in
+ * expedited mode, synchronize_srcu() when its srcu_struct looks idle): an
+ * entry whose caller is one of these is not counted again.
  */
 static const char * const rcu_wait_functions[] = {
 	"synchronize_rcu",
@@ -73,14 +76,17 @@ static bool tracing_mounted(void)
 	return !mount("nodev", TRACING, "tracefs", 0, NULL);
 }
 
-/* tracefs, the function tracer, and a traceable synchronize_rcu(). */
+/*
+ * tracefs, the function tracer, a traceable synchronize_rcu(), and two
+ * CPUs, which rcu_waits_start()'s check of the counter needs.
+ */
 bool rcu_waits_offered(void)
 {
 	char line[256];
 	bool found = false;
 	FILE *f;
 
-	if (!tracing_mounted())
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || !tracing_mounted())
 		return false;
 	f = fopen(TRACING "/available_tracers", "r");
 	if (!f)
@@ -101,8 +107,22 @@ bool rcu_waits_offered(void)
 	return found;
 }
 
+static bool filter_has_synchronize_rcu(void)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen(TRACING "/set_ftrace_filter", "r");
+
+	TEST_ASSERT(f, "opening " TRACING "/set_ftrace_filter");
+	while (!found && fgets(line, sizeof(line), f))
+		found = !strcmp(line, "synchronize_rcu\n");
+	fclose(f);
+	return found;
+}
+
 /*
- * Trace the wait functions, with no watch open, for the calling thread.
+ * Trace the wait functions, with no watch open, for the calling thread,
+ * after checking that the counter sees a known wait.
  * The filter is set before the tracer: with an empty filter the function
  * tracer would trace every function.
  */
@@ -121,12 +141,27 @@ void rcu_waits_start(void)
 		TEST_ASSERT(!r || r == -EINVAL, "adding %s to set_ftrace_filter: %s",
 			    rcu_wait_functions[i], strerror(-r));
 	}
+	/* Names are applied as the file closes: see that one was. */
+	TEST_ASSERT(filter_has_synchronize_rcu(), "synchronize_rcu not in set_ftrace_filter");
 	watched = gettid();
 	waits = 0;
-	snprintf(first_wait, sizeof(first_wait), "none");
 	write_tracing("current_tracer", "function");
 	tracing_on_fd = open(TRACING "/tracing_on", O_WRONLY);
 	TEST_ASSERT(tracing_on_fd >= 0, "opening " TRACING "/tracing_on");
+
+	/*
+	 * A count of 0 proves nothing unless the counter sees a wait: watch
+	 * one first.  membarrier(MEMBARRIER_CMD_GLOBAL) calls synchronize_rcu()
+	 * when more than one CPU is online.
+	 */
+	rcu_waits_watch(true);
+	TEST_ASSERT(!syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0),
+		    "membarrier(MEMBARRIER_CMD_GLOBAL)");
+	rcu_waits_watch(false);
+	TEST_ASSERT(waits == 1, "%ld RCU waits counted in membarrier(MEMBARRIER_CMD_GLOBAL), not 1",
+		    waits);
+	waits = 0;
+	snprintf(first_wait, sizeof(first_wait), "none");
 }
 
 /* Whether a trace line's caller ("<-name") is one of the wait functions. */

@@ -13,6 +13,8 @@
  *    vm events); the pool's counters do not move; KVM maps the huge
  *    page with a 2M stage-2 entry before the split and after the merge, and
  *    never while it is split;
+ *  - the matrix's round trips again, with the function tracer watching the
+ *    converting thread (rcu_waits.h): none waits for an RCU grace period;
  *  - a file created shared: the first fault allocates a huge page and
  *    splits it at once; converting it all to private merges it;
  *  - a 4K page held by the host (vmsplice) stops the merge: EAGAIN with its
