@@ -159,14 +159,17 @@ endif
 # the folder itself (a file added or removed); one gcc call, as ccache
 # does not cache a compile of several sources.
 VMMDIR := $(H)/gmem_vmm
+# The wait functions that the selftests count, which the benchmark counts too.
+RCUWAITS_H := $(SRC)/tools/testing/selftests/kvm/include/rcu_waits.h
 bench-programs: headers
 	@mkdir -p $(BENCHBIN)
 	@for f in $(REPO)/bench/*.c; do \
 		b=$(BENCHBIN)/$$(basename $$f .c); \
 		[ $$b -nt $$f ] && [ $$b -nt $(REPO)/bench/bench_util.h ] && \
-			[ $$b -nt $(HEADERS)/linux/kvm.h ] && continue; \
+			[ $$b -nt $(HEADERS)/linux/kvm.h ] && [ $$b -nt $(RCUWAITS_H) ] && continue; \
 		echo "  CC      $$b"; \
-		ccache gcc -static -O2 -Wall -Werror -pthread -I$(HEADERS) -o $$b $$f || exit 1; \
+		ccache gcc -static -O2 -Wall -Werror -pthread -I$(HEADERS) \
+			-I$(dir $(RCUWAITS_H)) -o $$b $$f || exit 1; \
 	done
 	@b=$(BENCHBIN)/gmem_vmm; \
 	for f in $(VMMDIR) $(VMMDIR)/*.[ch] $(REPO)/bench/bench_util.h $(HEADERS)/linux/kvm.h; do \

@@ -58,6 +58,7 @@
 #include <linux/membarrier.h>
 
 #include "bench_util.h"
+#include "rcu_waits.h"
 
 const char *bench_prog = "gmem_convert_bench";
 
@@ -174,23 +175,8 @@ static const char * const hvo_event_names[NR_HVO_EVENTS] = {
 	"hugetlb_gmem_vmemmap_optimize_end",
 };
 
-/*
- * The entry points that wait for a grace period, those the kernel can trace
- * (the polled ones wait through these).  One may call another
- * (synchronize_rcu() in expedited mode, synchronize_srcu() when its
- * srcu_struct looks idle): such a wait counts twice here.
- */
-static const char * const rcu_wait_functions[] = {
-	"synchronize_rcu",
-	"synchronize_rcu_expedited",
-	"rcu_barrier",
-	"synchronize_srcu",
-	"synchronize_srcu_expedited",
-	"srcu_barrier",
-	"synchronize_rcu_tasks",
-	"synchronize_rcu_tasks_rude",
-	"synchronize_rcu_tasks_trace",
-};
+/* As rcu_waits.h's selftests count them; a nested wait counts twice here. */
+static const char * const rcu_wait_functions[] = { RCU_WAIT_FUNCTIONS };
 
 static int hvo_event_ids[NR_HVO_EVENTS];
 

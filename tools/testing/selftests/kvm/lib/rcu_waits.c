@@ -23,23 +23,8 @@
 
 #define TRACING	"/sys/kernel/tracing"
 
-/*
- * The entry points that wait: the polled ones (cond_synchronize_rcu() and
- * kin) wait through these.  One may call another (synchronize_rcu() in
- * expedited mode, synchronize_srcu() when its srcu_struct looks idle): an
- * entry whose caller is one of these is not counted again.
- */
-static const char * const rcu_wait_functions[] = {
-	"synchronize_rcu",
-	"synchronize_rcu_expedited",
-	"rcu_barrier",
-	"synchronize_srcu",
-	"synchronize_srcu_expedited",
-	"srcu_barrier",
-	"synchronize_rcu_tasks",
-	"synchronize_rcu_tasks_rude",
-	"synchronize_rcu_tasks_trace",
-};
+/* An entry whose caller is one of these is not counted again. */
+static const char * const rcu_wait_functions[] = { RCU_WAIT_FUNCTIONS };
 
 static int tracing_on_fd = -1;
 static pid_t watched;
