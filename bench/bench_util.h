@@ -8,12 +8,14 @@
 #define BENCH_UTIL_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 extern const char *bench_prog;
 
@@ -53,6 +55,22 @@ static inline uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Write @val to the file at @path, opened with O_WRONLY | @flags (a tracefs
+ * file: O_TRUNC sets it, O_APPEND adds to a list); 0 or -errno.
+ */
+static inline int write_file(const char *path, const char *val, int flags)
+{
+	int fd = open(path, O_WRONLY | flags), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		r = -errno;
+	close(fd);
+	return r;
 }
 
 /* For qsort() of uint64_t samples. */

@@ -187,11 +187,10 @@ struct hvo_stats {
 
 static void write_str(const char *path, const char *val)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC);
+	int r = write_file(path, val, O_TRUNC);
 
-	if (fd < 0 || write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-		die_errno(path);
-	close(fd);
+	if (r)
+		die("%s: %s", path, strerror(-r));
 }
 
 static long long read_vmstat(const char *key)
@@ -212,19 +211,6 @@ static long long read_vmstat(const char *key)
 static bool hvo_traced;
 static void rcu_waits_check(void);
 
-/* Append @val to a tracefs list; 0 or -errno. */
-static int append_str(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY | O_APPEND), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 /*
  * The function tracer for this process and the wait functions only; the
  * filter goes first, as an empty one would trace every function.
@@ -239,7 +225,8 @@ static void rcu_waits_trace_init(void)
 
 	write_str(INSTANCE "/set_ftrace_filter", rcu_wait_functions[0]);
 	for (i = 1; i < ARRAY_SIZE(rcu_wait_functions); i++) {
-		r = append_str(INSTANCE "/set_ftrace_filter", rcu_wait_functions[i]);
+		r = write_file(INSTANCE "/set_ftrace_filter", rcu_wait_functions[i],
+			       O_APPEND);
 		if (r && r != -EINVAL)
 			die("adding %s to set_ftrace_filter: %s",
 			    rcu_wait_functions[i], strerror(-r));

@@ -101,6 +101,10 @@ $2 == "running" {
 	run[$3, $4] = $5 ": " pair($6, $7)
 	next
 }
+$2 == "fault_wait" {
+	fault_wait[$3] = $4 ": " t($5) " / " t($6)
+	next
+}
 $2 == "guest" {
 	mode = $4
 	if (mode != "verify") {
@@ -186,14 +190,19 @@ END {
 	print "as the last ended plus 1 ms; it checks once more after the last one (a"
 	print "change in the data fails the run). Medians, split by whether the round"
 	print "trip split a huge page (a page the guest had used) or not; the count"
-	print "before the colon is how many round trips were of that kind.\n"
-	print "| backing | round trips that split: to shared / to private | the others: to shared / to private | stage-2 at the end (4K / 2M / 1G) |"
-	print "| --- | --- | --- | --- |"
+	print "before the colon is how many round trips were of that kind. The waits of"
+	print "vCPU faults for the file invalidate_lock, which a conversion holds"
+	print "for write while it changes the file, come from the lock:contention_begin"
+	print "and _end tracepoints on the vCPU thread (a wait with kvm_gmem_get_pfn() on"
+	print "its stack): how many, the longest, and all of them together.\n"
+	print "| backing | round trips that split: to shared / to private | the others: to shared / to private | vCPU fault waits: longest / in all | stage-2 at the end (4K / 2M / 1G) |"
+	print "| --- | --- | --- | --- | --- |"
 	for (i = 1; i <= n["running"]; i++) {
 		b = item["running", i]
-		printf "| %s | %s | %s | %s |\n", b,
+		printf "| %s | %s | %s | %s | %s |\n", b,
 		       (b, "split") in run ? run[b, "split"] : "-",
-		       (b, "no_split") in run ? run[b, "no_split"] : "-", stage2_running[b]
+		       (b, "no_split") in run ? run[b, "no_split"] : "-",
+		       b in fault_wait ? fault_wait[b] : "-", stage2_running[b]
 	}
 
 	print "\n## Booting a guest (`gmem_vmm`)\n"

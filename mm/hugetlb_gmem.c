@@ -335,7 +335,7 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
 /*
  * A huge folio splits with the mapping's invalidate_lock held for write,
  * or shared and the huge range's fault mutex held: a new folio, in
- * hugetlb_gmem_get_folio().
+ * hugetlb_gmem_get_folio().  Its split is prepared under either too.
  */
 static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
 					     struct folio *folio)
@@ -361,7 +361,8 @@ static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
  * The page cache xarray nodes for 4K entries (8 for 2M, 4161 for 1G), and
  * the vmemmap pages that undoing HVO maps (7 for 2M, 4095 for 1G).  The
  * caller holds the mapping's invalidate_lock for write, or shared and the
- * huge range's fault mutex (a new folio: hugetlb_gmem_get_folio()).
+ * huge range's fault mutex (a new folio: hugetlb_gmem_get_folio(); or
+ * hugetlb_gmem_split_prepare_shared()).
  *
  * A folio that memory failure poisoned splits like any other: its
  * poisoned pages stay poisoned 4K pages, and the rest can be used again.
@@ -385,6 +386,7 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	sp->hg = hg;
 	sp->folio = folio;
 	sp->refs = refs;
+	sp->restored = false;
 	INIT_LIST_HEAD(&sp->vmemmap_pages);
 	sp->charge = kmalloc(sizeof(*sp->charge), GFP_KERNEL);
 	if (!sp->charge)
@@ -419,6 +421,80 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
 
+static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
+				  struct folio **folios, int nr, int refs);
+
+/*
+ * Undo HVO on a folio whose split is prepared, ahead of the commit: its
+ * tail struct pages read the same through their copies as through the
+ * aliases, so nothing that looks at the folio meanwhile sees a change, and
+ * the folio stays a huge folio, one that HVO does not cover.
+ */
+static void hugetlb_gmem_split_restore(struct hugetlb_gmem *hg,
+				       struct hugetlb_gmem_split *sp)
+{
+	if (!folio_test_hugetlb_vmemmap_optimized(sp->folio))
+		return;
+	trace_hugetlb_gmem_vmemmap_restore_begin(1);
+	hugetlb_vmemmap_restore_commit(hg->h, sp->folio, &sp->vmemmap_pages);
+	/* The page the remap unmapped, and flushed. */
+	hugetlb_vmemmap_restore_finish(&sp->vmemmap_pages);
+	count_vm_event(HUGETLB_GMEM_VMEMMAP_RESTORE);
+	trace_hugetlb_gmem_vmemmap_restore_end(1);
+	sp->restored = true;
+}
+
+/**
+ * hugetlb_gmem_split_prepare_shared - prepare a split beside faults
+ * @hg:		the file's reservation.
+ * @mapping:	the file's page cache.
+ * @index:	the first 4K index of a huge page of the file.
+ * @sp:		gets what the commit needs.
+ *
+ * hugetlb_gmem_split_prepare() of the huge folio at @index, for a caller
+ * that holds the mapping's invalidate_lock shared, so that faults elsewhere
+ * in the file go on meanwhile: the huge range's fault mutex, taken here,
+ * holds off those that would add or split a folio there.  HVO is undone
+ * now too, which is what takes longest after the allocations; should the
+ * split be aborted, hugetlb_gmem_split_abort() redoes it.
+ *
+ * Return: the folio, with a reference that @sp holds; NULL when the huge
+ * page has no huge folio (absent, or split); or an ERR_PTR as
+ * hugetlb_gmem_split_prepare() returns.  Nothing is kept on error.
+ */
+struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
+						struct address_space *mapping,
+						pgoff_t index,
+						struct hugetlb_gmem_split *sp)
+{
+	u32 hash = hugetlb_fault_mutex_hash(mapping,
+					    index >> huge_page_order(hg->h));
+	struct folio *folio;
+	int err;
+
+	lockdep_assert_held_read(&mapping->invalidate_lock);
+	VM_WARN_ON_ONCE(!IS_ALIGNED(index, pages_per_huge_page(hg->h)));
+	mutex_lock(&hugetlb_fault_mutex_table[hash]);
+	folio = filemap_get_folio(mapping, index);
+	if (IS_ERR(folio)) {
+		folio = NULL;
+	} else if (!folio_test_large(folio)) {
+		folio_put(folio);
+		folio = NULL;
+	} else {
+		err = hugetlb_gmem_split_prepare(hg, folio, 1, sp);
+		if (err) {
+			folio_put(folio);
+			folio = ERR_PTR(err);
+		} else {
+			hugetlb_gmem_split_restore(hg, sp);
+		}
+	}
+	mutex_unlock(&hugetlb_fault_mutex_table[hash]);
+	return folio;
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare_shared);
+
 /**
  * hugetlb_gmem_split_abort - free what hugetlb_gmem_split_prepare() took
  * @sp:	the prepared split.
@@ -426,6 +502,9 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 {
 	hugetlb_gmem_assert_split_locked(sp->hg, sp->folio);
+	/* Best effort, as after a merge. */
+	if (sp->restored)
+		hugetlb_gmem_optimize(sp->hg, &sp->folio, 1, sp->refs);
 	hugetlb_vmemmap_restore_finish(&sp->vmemmap_pages);
 	xas_destroy(&sp->xas);
 	xa_release(&sp->hg->split_charges,
@@ -468,9 +547,10 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	xas_lock_irq(&xas);
 	/* With the prepared nodes: every 4K entry points at the head... */
 	hugetlb_gmem_split_entries(&sp->xas, folio, huge_page_order(h));
-	/* ...and then at its own piece. */
+	/* ...and then at its own piece, walking on from the head's entry. */
+	xas_load(&xas);
 	for (i = 1; i < nr; i++) {
-		xas_set(&xas, index + i);
+		xas_next(&xas);
 		xas_store(&xas, folio_page(folio, i));
 	}
 	xas_unlock_irq(&xas);
@@ -755,8 +835,10 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_commit);
  * @mg:		the committed merges.
  * @nr:		how many.
  *
- * Allocates, so it comes after KVM's no-fail window, still under the
- * mapping's invalidate_lock.  Best effort: a folio stays as it is when
+ * Allocates, so it comes after KVM's no-fail window, with the mapping's
+ * invalidate_lock held, shared will do: the caller keeps splits and
+ * truncation away meanwhile.  Faults may map the folios meanwhile; their
+ * references are transient.  Best effort: a folio stays as it is when
  * memory is short.
  */
 void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
@@ -766,7 +848,7 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 	struct folio **folios;
 	int i, n = 0;
 
-	lockdep_assert_held_write(&mapping->invalidate_lock);
+	lockdep_assert_held(&mapping->invalidate_lock);
 	folios = kvmalloc_array(nr, sizeof(*folios), GFP_KERNEL);
 	if (!folios)
 		return;

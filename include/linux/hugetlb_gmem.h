@@ -26,6 +26,8 @@ struct hugetlb_gmem_split {
 	struct xa_state xas;
 	/* The vmemmap pages that undoing HVO maps. */
 	struct list_head vmemmap_pages;
+	/* HVO was undone ahead of the commit. */
+	bool restored;
 };
 
 /* A merge of a split huge page, prepared: see hugetlb_gmem_merge_prepare(). */
@@ -77,6 +79,10 @@ void hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 void hugetlb_gmem_evict(struct hugetlb_gmem *hg, struct address_space *mapping);
 int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 			       int refs, struct hugetlb_gmem_split *sp);
+struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
+						struct address_space *mapping,
+						pgoff_t index,
+						struct hugetlb_gmem_split *sp);
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr);
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp);

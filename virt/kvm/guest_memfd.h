@@ -52,10 +52,11 @@ struct kvm_gmem_huge_ops {
 	bool splits_in_cache;
 
 	/*
-	 * Conversions of huge pages, all W.  A conversion to shared splits
-	 * every huge folio in its range (shared pages are 4K folios); one to
-	 * private merges every huge range that becomes wholly private.  Each
-	 * huge page's work is one slot of split_size or merge_size bytes.
+	 * Conversions of huge pages, W unless said otherwise.  A conversion
+	 * to shared splits every huge folio in its range (shared pages are
+	 * 4K folios); one to private merges every huge range that becomes
+	 * wholly private.  Each huge page's work is one slot of split_size
+	 * or merge_size bytes.
 	 *
 	 * prepare: before the point of no return; allocates what commit
 	 *	needs.  0: the slot is filled; < 0: the conversion fails
@@ -69,11 +70,21 @@ struct kvm_gmem_huge_ops {
 	 *	drops it.
 	 * abort: undoes prepare.  Optional where prepare leaves nothing to
 	 *	free.
-	 * finish: after the no-fail window, best effort (HVO).  Optional.
+	 * finish: after the no-fail window, best effort (HVO), with IL held
+	 *	at least shared and no conversion or punch meanwhile.  Optional.
+	 * split_prepare_shared: split_prepare of the huge folio at @index
+	 *	with IL held only shared, beside faults, which it holds off that
+	 *	huge page meanwhile.  Returns the folio, with a reference that
+	 *	@slot takes over; NULL if there is no huge folio there; an
+	 *	ERR_PTR on failure, -EAGAIN when the folio is busy.  Optional:
+	 *	without it, splits are prepared under W.
 	 */
 	size_t split_size, merge_size;
 	int (*split_prepare)(struct kvm_gmem_huge *gh, struct folio *folio,
 			     void *slot);
+	struct folio *(*split_prepare_shared)(struct kvm_gmem_huge *gh,
+					      struct address_space *mapping,
+					      pgoff_t index, void *slot);
 	void (*split_commit)(struct kvm_gmem_huge *gh, void *slots, int nr);
 	void (*split_abort)(struct kvm_gmem_huge *gh, void *slots, int nr);
 	int (*merge_prepare)(struct kvm_gmem_huge *gh,
@@ -95,11 +106,17 @@ struct kvm_gmem_huge {
 	void *priv;
 };
 
-/* One conversion's splits or merges, between prepare and finish. */
+/*
+ * One conversion's splits or merges, between prepare and finish.  Splits
+ * prepared with IL held shared keep their folios in @folios, to see under W
+ * that the file still has those huge folios, and no others.
+ */
 struct kvm_gmem_huge_work {
 	bool to_private;
 	int nr;
 	void *slots;
+	struct folio **folios;
+	int shared_err;
 };
 
 int kvm_gmem_huge_init(struct kvm_gmem_huge *gh, u64 flags,
@@ -107,11 +124,17 @@ int kvm_gmem_huge_init(struct kvm_gmem_huge *gh, u64 flags,
 unsigned long kvm_gmem_huge_page_sizes(u64 flags);
 bool kvm_gmem_page_hwpoison(struct page *page);
 
+void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
+				  struct address_space *mapping,
+				  struct kvm_gmem_huge_work *w, pgoff_t start,
+				  pgoff_t end);
 int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 			  struct address_space *mapping,
 			  struct kvm_gmem_huge_work *w, pgoff_t start,
 			  pgoff_t end, pgoff_t first, pgoff_t last,
 			  pgoff_t *err_index);
+void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
+			 struct kvm_gmem_huge_work *w);
 void kvm_gmem_huge_commit(struct kvm_gmem_huge *gh,
 			  struct address_space *mapping,
 			  struct kvm_gmem_huge_work *w);

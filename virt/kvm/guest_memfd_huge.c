@@ -88,6 +88,14 @@ static int kvm_gmem_hugetlb_split_prepare(struct kvm_gmem_huge *gh,
 	return hugetlb_gmem_split_prepare(gh->priv, folio, 1, slot);
 }
 
+/* The range's fault mutex holds off faults' allocations and splits there. */
+static struct folio *kvm_gmem_hugetlb_split_prepare_shared(struct kvm_gmem_huge *gh,
+							   struct address_space *mapping,
+							   pgoff_t index, void *slot)
+{
+	return hugetlb_gmem_split_prepare_shared(gh->priv, mapping, index, slot);
+}
+
 /* One commit for all: the vmemmap of all of them is restored at once. */
 static void kvm_gmem_hugetlb_split_commit(struct kvm_gmem_huge *gh,
 					  void *slots, int nr)
@@ -159,6 +167,7 @@ static const struct kvm_gmem_huge_ops kvm_gmem_hugetlb_ops = {
 	.splits_in_cache = true,
 	.split_size	= sizeof(struct hugetlb_gmem_split),
 	.split_prepare	= kvm_gmem_hugetlb_split_prepare,
+	.split_prepare_shared = kvm_gmem_hugetlb_split_prepare_shared,
 	.split_commit	= kvm_gmem_hugetlb_split_commit,
 	.split_abort	= kvm_gmem_hugetlb_split_abort,
 	.merge_size	= sizeof(struct hugetlb_gmem_merge),
@@ -356,18 +365,22 @@ bool kvm_gmem_page_hwpoison(struct page *page)
 	return gmem_page_hwpoison(page);
 }
 
-static void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
-				struct kvm_gmem_huge_work *w)
+/* W.  Undo the prepares of @w: nothing is left prepared. */
+void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
+			 struct kvm_gmem_huge_work *w)
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
 
-	if (w->to_private && ops->merge_abort)
+	if (w->nr && w->to_private && ops->merge_abort)
 		ops->merge_abort(gh, w->slots, w->nr);
-	else if (!w->to_private)
+	else if (w->nr && !w->to_private)
 		ops->split_abort(gh, w->slots, w->nr);
 	kvfree(w->slots);
+	kvfree(w->folios);
 	w->slots = NULL;
+	w->folios = NULL;
 	w->nr = 0;
+	w->shared_err = 0;
 }
 
 /* A huge folio to split, with a reference; NULL if there is none. */
@@ -387,6 +400,76 @@ static struct folio *kvm_gmem_huge_folio(struct kvm_gmem_huge *gh,
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != gh->order ||
 			      folio->index != index, folio);
 	return folio;
+}
+
+/*
+ * With IL held shared, beside faults: prepare the splits of a conversion of
+ * [start, end) to shared, the allocations that cost most (the vmemmap pages
+ * and page cache nodes of each huge page), so that they wait for reclaim
+ * without holding faults off.  kvm_gmem_huge_prepare(), under W, then keeps
+ * them if the file still has the same huge folios there (a fault may have
+ * added one meanwhile), and otherwise starts again.  An error is kept for
+ * it to return; -EAGAIN (a folio is busy now) leaves the splits to it.
+ */
+void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
+				  struct address_space *mapping,
+				  struct kvm_gmem_huge_work *w, pgoff_t start,
+				  pgoff_t end)
+{
+	const struct kvm_gmem_huge_ops *ops = gh->ops;
+	pgoff_t nr = 1UL << gh->order;
+	pgoff_t index, from = round_down(start, nr);
+	unsigned long max = DIV_ROUND_UP(end - from, nr);
+	struct folio *folio;
+
+	lockdep_assert_held_read(&mapping->invalidate_lock);
+	if (!gh->order || w->to_private || !ops->split_prepare_shared)
+		return;
+
+	w->slots = kvcalloc(max, ops->split_size, GFP_KERNEL);
+	w->folios = kvcalloc(max, sizeof(*w->folios), GFP_KERNEL);
+	if (!w->slots || !w->folios) {
+		/* Nothing prepared yet: only frees. */
+		kvm_gmem_huge_abort(gh, w);
+		w->shared_err = -ENOMEM;
+		return;
+	}
+	for (index = from; index < end; index += nr) {
+		folio = ops->split_prepare_shared(gh, mapping, index,
+						  w->slots + w->nr * ops->split_size);
+		if (IS_ERR(folio)) {
+			w->shared_err = PTR_ERR(folio);
+			return;
+		}
+		if (folio)
+			w->folios[w->nr++] = folio;
+	}
+}
+
+/*
+ * W.  Whether [from, to) of the file has the huge folios, and only those,
+ * that kvm_gmem_huge_prepare_shared() prepared: it found them in index
+ * order, and conversions and punches, which alone split and free them, do
+ * not run meanwhile.
+ */
+static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
+				    struct address_space *mapping,
+				    struct kvm_gmem_huge_work *w, pgoff_t from,
+				    pgoff_t to)
+{
+	struct folio *folio;
+	pgoff_t index;
+	int i = 0;
+
+	for (index = from; index < to; index += 1UL << gh->order) {
+		folio = xa_load(&mapping->i_pages, index);
+		if (!folio || xa_is_value(folio) || !folio_test_large(folio))
+			continue;
+		if (i == w->nr || w->folios[i] != folio)
+			return false;
+		i++;
+	}
+	return i == w->nr;
 }
 
 /*
@@ -410,6 +493,14 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 
+	if (w->folios || w->shared_err) {
+		r = w->shared_err;
+		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w, from, to))
+			return 0;
+		kvm_gmem_huge_abort(gh, w);
+		if (r && r != -EAGAIN)
+			return r;
+	}
 	if (!gh->order)
 		return 0;
 	/* Merged only when all of it is private: inside [first, last]. */
@@ -471,14 +562,18 @@ void kvm_gmem_huge_commit(struct kvm_gmem_huge *gh,
 		gh->ops->split_commit(gh, w->slots, w->nr);
 }
 
-/* After the no-fail window: best effort (HVO on merged pages). */
+/*
+ * After the no-fail window, with IL held at least shared and no conversion
+ * or punch meanwhile: best effort (HVO on merged pages).
+ */
 void kvm_gmem_huge_finish(struct kvm_gmem_huge *gh,
 			  struct address_space *mapping,
 			  struct kvm_gmem_huge_work *w)
 {
-	lockdep_assert_held_write(&mapping->invalidate_lock);
+	lockdep_assert_held(&mapping->invalidate_lock);
 
 	if (w->nr && w->to_private && gh->ops->merge_finish)
 		gh->ops->merge_finish(gh, mapping, w->slots, w->nr);
 	kvfree(w->slots);
+	kvfree(w->folios);
 }

@@ -108,6 +108,22 @@ static void report_round_trips(const char *backing, const char *kind,
 }
 
 /*
+ * How long the vCPU's faults waited for the invalidate_lock that the
+ * conversions held; a "csv,fault_wait," line:
+ * backing,waits,longest_ns,total_ns,other_waits,other_longest_ns.
+ */
+static void report_fault_waits(const char *backing, const struct fault_waits *fw)
+{
+	if (!fw->traced)
+		return;
+	printf("#     vCPU faults waited %lld times for the invalidate_lock, longest %.3f ms, in all %.3f ms (other rwsem waits %lld, longest %.3f ms)\n",
+	       fw->gmem.n, fw->gmem.max_ns / 1e6, fw->gmem.total_ns / 1e6,
+	       fw->other.n, fw->other.max_ns / 1e6);
+	printf("csv,fault_wait,%s,%lld,%llu,%llu,%lld,%llu\n", backing, fw->gmem.n,
+	       fw->gmem.max_ns, fw->gmem.total_ns, fw->other.n, fw->other.max_ns);
+}
+
+/*
  * The host's struct pages for the guest's RAM: 64 bytes per 4K page,
  * except huge pages whose vmemmap is optimized (HVO), which keep one
  * vmemmap page.  Split pages that are not merged again keep theirs.
@@ -168,6 +184,7 @@ void print_report(const struct vm *vm, const struct machine *m,
 		       cv->done, cv->want, c3->splits - c2->splits, c3->merges - c2->merges);
 		report_round_trips(vm->b->name, "split", &cv->split);
 		report_round_trips(vm->b->name, "no_split", &cv->no_split);
+		report_fault_waits(vm->b->name, &cv->waits);
 	}
 	printf("#   huge pages             splits %lld, merges %lld, vmemmap restores %lld, optimizes %lld\n",
 	       c3->splits - c0->splits, c3->merges - c0->merges,
