@@ -34,12 +34,19 @@
  *
  * Without arguments, also two patterns over a 1 GiB file: random 4K pages
  * ("rand_to_shared", "rand_to_private") and consecutive 2M steps from its
- * start ("seq_..."), 64 of each (8 on 1G pages).
+ * start ("seq_..."), 64 of each (8 on 1G pages); and "fault_wait", a vCPU
+ * fault (KVM_PRE_FAULT_MEMORY of a private page) repeated beside 64 round
+ * trips of 4K pages in another huge page of its file (8 on 1G pages): how
+ * many times a fault waited for the invalidate_lock and the longest wait,
+ * in place of reps and the median, then the median fault with no
+ * conversion running, and two more columns: how many faults overlapped a
+ * conversion, and the longest of them.
  *
  * usage: gmem_convert_bench [SIZE...]   (default: 4K 64K 2M 32M 1G; suffix K, M, G)
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -576,6 +583,102 @@ static void bench_pattern(int kvm, const struct backing *b, bool random,
 	close_file(&f, file_size);
 }
 
+/*
+ * A vCPU fault beside conversions of another huge page of its file: one
+ * thread maps the first 4K page of the file again and again with
+ * KVM_PRE_FAULT_MEMORY (a private page: through kvm_gmem_get_pfn(), which
+ * takes the file's invalidate_lock shared), while the main thread converts
+ * 4K pages of the second huge page to shared and back, @n times.  How long
+ * the faults waited for the invalidate_lock (struct lock_waits) is how
+ * long the conversions held them off; the longest fault that overlapped a
+ * conversion, against the median fault that overlapped none, adds what
+ * else slowed it (a retry after an invalidation, interrupts).
+ */
+struct prefault {
+	int vcpu;
+	long tid;
+	bool converting, stop;
+	uint64_t longest, baseline[4096];
+	int n_baseline, n_during;
+};
+
+static void *prefault_thread(void *arg)
+{
+	struct prefault *pf = arg;
+	struct kvm_pre_fault_memory range;
+	uint64_t t, dt;
+	bool before;
+
+	__atomic_store_n(&pf->tid, syscall(SYS_gettid), __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&pf->stop, __ATOMIC_ACQUIRE)) {
+		range = (struct kvm_pre_fault_memory){ .gpa = GPA, .size = PAGE };
+		before = __atomic_load_n(&pf->converting, __ATOMIC_ACQUIRE);
+		t = now_ns();
+		while (ioctl(pf->vcpu, KVM_PRE_FAULT_MEMORY, &range))
+			if (errno != EINTR && errno != EAGAIN)
+				die_errno("KVM_PRE_FAULT_MEMORY");
+		dt = now_ns() - t;
+		if (before || __atomic_load_n(&pf->converting, __ATOMIC_ACQUIRE)) {
+			pf->n_during++;
+			pf->longest = dt > pf->longest ? dt : pf->longest;
+		} else if (pf->n_baseline < (int)ARRAY_SIZE(pf->baseline)) {
+			pf->baseline[pf->n_baseline++] = dt;
+		}
+	}
+	return NULL;
+}
+
+static void bench_fault_wait(int kvm, const struct backing *b, int n)
+{
+	uint64_t huge = b->huge_shift ? 1ULL << b->huge_shift : 2ULL << 20;
+	uint64_t file_size = 2 * huge, offset;
+	struct stat_line to_private = {}, to_shared = {};
+	struct prefault pf = {};
+	struct lock_waits lw;
+	pthread_t thread;
+	struct vm_file f;
+	int i;
+
+	open_file(kvm, &f, file_size, b);
+	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
+		die_errno("fallocate");
+	pf.vcpu = ioctl(f.vm, KVM_CREATE_VCPU, 0);
+	if (pf.vcpu < 0)
+		die_errno("KVM_CREATE_VCPU");
+	if (pthread_create(&thread, NULL, prefault_thread, &pf))
+		die("pthread_create failed");
+	/* Faults alone first, for the baseline; then beside conversions. */
+	while (__atomic_load_n(&pf.n_baseline, __ATOMIC_ACQUIRE) < 64)
+		usleep(1000);
+	lock_waits_init(&lw, __atomic_load_n(&pf.tid, __ATOMIC_ACQUIRE));
+	lock_waits_on(&lw, true);
+	for (i = 0; i < n; i++) {
+		offset = huge + (i * 9 * PAGE) % huge;
+		__atomic_store_n(&pf.converting, true, __ATOMIC_RELEASE);
+		round_trip(&f, offset, PAGE, &to_shared, &to_private);
+		__atomic_store_n(&pf.converting, false, __ATOMIC_RELEASE);
+		usleep(1000);
+	}
+	__atomic_store_n(&pf.stop, true, __ATOMIC_RELEASE);
+	pthread_join(thread, NULL);
+	lock_waits_read(&lw);
+	if (!pf.n_during)
+		die("no fault ran beside a conversion");
+	/* A split holds the lock long enough to be seen: see that it is. */
+	if (lw.traced && b->huge_shift && !lw.gmem.n)
+		die("no fault waited for a conversion's invalidate_lock");
+	qsort(pf.baseline, pf.n_baseline, sizeof(pf.baseline[0]), cmp_u64);
+	printf("%-8s %10llu KiB  %-19s %5lld  %14.1f  %14.1f  %10s\n", b->name,
+	       PAGE >> 10, "fault_wait", lw.gmem.n, lw.gmem.max_ns / 1000.0,
+	       pf.baseline[pf.n_baseline / 2] / 1000.0, "");
+	printf("csv,%s,%llu,fault_wait,%lld,%llu,%llu,%d,%llu\n", b->name, PAGE,
+	       lw.gmem.n, lw.gmem.max_ns,
+	       (unsigned long long)pf.baseline[pf.n_baseline / 2], pf.n_during,
+	       (unsigned long long)pf.longest);
+	close(pf.vcpu);
+	close_file(&f, file_size);
+}
+
 /* Whether the host offers @b: HugeTLB pages where it has pools. */
 static bool offered(int kvm, const struct backing *b)
 {
@@ -622,6 +725,10 @@ int main(int argc, char *argv[])
 		bench_pattern(kvm, b, true, PAGE, b->huge_shift == 30 ? 8 : 64);
 		bench_pattern(kvm, b, false, 2ULL << 20, b->huge_shift == 30 ? 8 : 64);
 	}
+	/* A vCPU fault beside conversions elsewhere in its file. */
+	for (b = backings; argc == 1 && b < backings + ARRAY_SIZE(backings); b++)
+		if (offered(kvm, b))
+			bench_fault_wait(kvm, b, b->huge_shift == 30 ? 8 : 64);
 	hvo_trace_exit();
 	return 0;
 }

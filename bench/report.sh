@@ -132,8 +132,14 @@ $2 == "boot" {
 		add("hvo", $2 SUBSEP $3)
 	if ($4 == "populate")
 		add("populate", $3)
+	if ($4 == "fault_wait") {
+		add("fault_wait", $2)
+		fw_faults[$2] = $8
+		fw_longest[$2] = $9
+	}
 	# Of an _rcu_waits line: the total, where others have the median.
 	med[$2, $3, $4] = $6
+	minv[$2, $3, $4] = $7
 	reps[$2, $3, $4] = $5
 }
 END {
@@ -160,6 +166,23 @@ END {
 		    p[k] "_to_private")
 	}
 
+	print "\nA vCPU fault beside conversions elsewhere in its file: one thread maps"
+	print "the first 4K page of a file of two huge pages again and again with"
+	print "KVM_PRE_FAULT_MEMORY (a private page: through kvm_gmem_get_pfn(), which"
+	print "takes the file'"'"'s invalidate_lock shared) while 4K pages of the second"
+	print "huge page go to shared and back. Its waits for the invalidate_lock come"
+	print "from the lock:contention_begin/end tracepoints on that thread; the"
+	print "longest fault that overlapped a conversion adds what else slowed it (a"
+	print "retry after an invalidation, interrupts).\n"
+	print "| backing | waits for the invalidate_lock: how many, the longest | faults beside a conversion: how many, the longest | a fault alone (median) |"
+	print "| --- | --- | --- | --- |"
+	for (r = 1; r <= n["fault_wait"]; r++) {
+		b = item["fault_wait", r]
+		printf "| %s | %s, %s | %s, %s | %s |\n", b, reps[b, 4096, "fault_wait"],
+		       t(med[b, 4096, "fault_wait"]), fw_faults[b], t(fw_longest[b]),
+		       t(minv[b, 4096, "fault_wait"])
+	}
+
 	print "\nPopulating (fallocate): HugeTLB pages are zeroed then; 4K pages and THPs"
 	print "are zeroed at their first use instead, so theirs is the allocation alone:\n"
 	heading("range", " pages")
@@ -169,10 +192,12 @@ END {
 	print "\n## HVO alone\n"
 	print "hugetlb_gmem'"'"'s begin and end tracepoints of each step, traced"
 	print "around the rounds above; means per huge page. Undoing HVO before a split"
-	print "is in two steps: allocating the vmemmap pages, before the point of no"
-	print "return (prepare); remapping the vmemmap, after it (commit), with no RCU"
-	print "grace period between them. Redoing HVO after a merge is one step,"
-	print "outside the no-fail window.\n"
+	print "is in two steps, with no RCU grace period between them: allocating the"
+	print "vmemmap pages (prepare) and remapping the vmemmap (commit), both before"
+	print "the point of no return with the invalidate_lock held shared (a split"
+	print "prepared under the write lock remaps after the point of no return)."
+	print "Redoing HVO after a merge is one step, outside the no-fail window, with"
+	print "the lock held shared.\n"
 	print "| backing, range | huge pages | vmemmap pages allocated (prepare) | vmemmap remapped (commit) | HVO redone after the merge |"
 	print "| --- | --- | --- | --- | --- |"
 	for (r = 1; r <= n["hvo"]; r++) {

@@ -103,20 +103,6 @@ void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int limit);
 #define MAX_ROUND_TRIPS 256
 
 /*
- * The vCPU thread's waits for a reader-writer semaphore (convert.c): in
- * kvm_gmem_get_pfn() (the invalidate_lock that conversions hold for
- * write), and elsewhere.
- */
-struct fault_waits {
-	bool traced;
-	char instance[96];
-	struct wait_stats {
-		long long n;
-		unsigned long long max_ns, total_ns;
-	} gmem, other;
-};
-
-/*
  * What a VMM does when its guest shares a page with it and takes it back
  * again: once the guest's gmem_guest.verify workload has started, random
  * 4K pages of its RAM go to shared and straight back to private (PRESERVE)
@@ -137,7 +123,8 @@ struct converter {
 		uint64_t to_shared[MAX_ROUND_TRIPS], to_private[MAX_ROUND_TRIPS];
 		int n;
 	} split, no_split;
-	struct fault_waits waits;
+	/* The vCPU thread's. */
+	struct lock_waits waits;
 };
 
 void converter_start(struct converter *cv);

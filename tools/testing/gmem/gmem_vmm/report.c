@@ -112,7 +112,7 @@ static void report_round_trips(const char *backing, const char *kind,
  * conversions held; a "csv,fault_wait," line:
  * backing,waits,longest_ns,total_ns,other_waits,other_longest_ns.
  */
-static void report_fault_waits(const char *backing, const struct fault_waits *fw)
+static void report_fault_waits(const char *backing, const struct lock_waits *fw)
 {
 	if (!fw->traced)
 		return;
