@@ -425,10 +425,11 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs);
 
 /*
- * Undo HVO on a folio whose split is prepared, ahead of the commit: its
- * tail struct pages read the same through their copies as through the
- * aliases, so nothing that looks at the folio meanwhile sees a change, and
- * the folio stays a huge folio, one that HVO does not cover.
+ * Undo HVO on a folio whose split is prepared, ahead of the commit: a
+ * restore needs no fault held off (see hugetlb_vmemmap_sync(): a reader
+ * of a tail finds a fake head it refuses, or a refcount of 0, through the
+ * old mapping or the new one, and compound_head() the same folio), and the
+ * folio stays a huge folio, one that HVO does not cover.
  */
 static void hugetlb_gmem_split_restore(struct hugetlb_gmem *hg,
 				       struct hugetlb_gmem_split *sp)
@@ -497,7 +498,11 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare_shared);
 
 /**
  * hugetlb_gmem_split_abort - free what hugetlb_gmem_split_prepare() took
- * @sp:	the prepared split.
+ * @sp:	the prepared split; the caller still holds its references.
+ *
+ * Redoes HVO, best effort, on a folio whose split
+ * hugetlb_gmem_split_prepare_shared() prepared: that allocates, and waits
+ * for transient references.
  */
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 {

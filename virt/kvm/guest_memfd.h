@@ -73,8 +73,9 @@ struct kvm_gmem_huge_ops {
 	 * finish: after the no-fail window, best effort (HVO), with IL held
 	 *	at least shared and no conversion or punch meanwhile.  Optional.
 	 * split_prepare_shared: split_prepare of the huge folio at @index
-	 *	with IL held only shared, beside faults, which it holds off that
-	 *	huge page meanwhile.  Returns the folio, with a reference that
+	 *	with IL held only shared, beside faults; it holds off those that
+	 *	would add or split a folio at @index while it looks the folio
+	 *	up.  Returns the folio, with a reference that
 	 *	@slot takes over; NULL if there is no huge folio there; an
 	 *	ERR_PTR on failure, -EAGAIN when the folio is busy.  Optional:
 	 *	without it, splits are prepared under W.

@@ -365,7 +365,10 @@ bool kvm_gmem_page_hwpoison(struct page *page)
 	return gmem_page_hwpoison(page);
 }
 
-/* W.  Undo the prepares of @w: nothing is left prepared. */
+/*
+ * W, or any lock while nothing is prepared yet.  Undo the prepares of @w:
+ * nothing is left prepared.
+ */
 void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
 			 struct kvm_gmem_huge_work *w)
 {
@@ -449,8 +452,13 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 /*
  * W.  Whether [from, to) of the file has the huge folios, and only those,
  * that kvm_gmem_huge_prepare_shared() prepared: it found them in index
- * order, and conversions and punches, which alone split and free them, do
- * not run meanwhile.
+ * order.  Conversions and punches, which alone split or free a folio that
+ * is in the page cache whole, do not run meanwhile, and the references the
+ * slots hold keep the folios from being freed and reused; what a fault may
+ * have done since is add a folio, which shows here.  No lasting reference
+ * can come to a private huge folio meanwhile (the host cannot map it), so
+ * the check of its references that the prepare made still holds; the
+ * commit waits for transient ones.
  */
 static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 				    struct address_space *mapping,
