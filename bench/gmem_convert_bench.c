@@ -622,7 +622,10 @@ static void *prefault_thread(void *arg)
 			pf->n_during++;
 			pf->longest = dt > pf->longest ? dt : pf->longest;
 		} else if (pf->n_baseline < (int)ARRAY_SIZE(pf->baseline)) {
-			pf->baseline[pf->n_baseline++] = dt;
+			/* The main thread waits for the first ones. */
+			pf->baseline[pf->n_baseline] = dt;
+			__atomic_store_n(&pf->n_baseline, pf->n_baseline + 1,
+					 __ATOMIC_RELEASE);
 		}
 	}
 	return NULL;
