@@ -281,9 +281,10 @@ static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode
  * time: the entry's order down to the next multiple of XA_CHUNK_SHIFT, then
  * each of those entries down a level more, until order 0 (2M: 9 -> 6 -> 0;
  * 1G: 18 -> 12 -> 6 -> 0).  Each split of an entry of order @order into
- * entries of order hugetlb_gmem_split_order(@order) takes new nodes whose
- * slots all point at the folio: alike, so they are all allocated up front
- * on one list (8 nodes for 2M, 1 + 64 + 4096 for 1G).
+ * entries of order hugetlb_gmem_split_order(@order) takes a new node, but
+ * for 2M's first (9 -> 6, in place): 8 nodes for 2M, 1 + 64 + 4096 for
+ * 1G, all allocated up front on one list.  Those of the last level hold
+ * the folio's pieces already, so the commit stores no entry of its own.
  */
 static unsigned int hugetlb_gmem_split_order(unsigned int order)
 {
@@ -292,14 +293,38 @@ static unsigned int hugetlb_gmem_split_order(unsigned int order)
 
 static int hugetlb_gmem_split_alloc(struct xa_state *xas, struct folio *folio)
 {
-	unsigned int order = folio_order(folio), from, to;
-	unsigned long i;
+	unsigned int order = folio_order(folio), from, to, nr = 0;
+	unsigned int froms[BITS_PER_LONG / XA_CHUNK_SHIFT + 1];
+	void *pieces[XA_CHUNK_SIZE];
+	unsigned long i, j;
 
-	for (from = order; from; from = to) {
+	for (from = order; from; from = hugetlb_gmem_split_order(from)) {
+		if (WARN_ON_ONCE(nr == ARRAY_SIZE(froms)))
+			return -EINVAL;
+		froms[nr++] = from;
+	}
+	/* Orders of x86 HugeTLB pages: the last level splits XA_CHUNK_SHIFT. */
+	if (WARN_ON_ONCE(froms[nr - 1] != XA_CHUNK_SHIFT))
+		return -EINVAL;
+	/*
+	 * hugetlb_gmem_split_entries() splits from the top level down, first
+	 * index first, and takes the nodes from the last one allocated:
+	 * allocate them the other way round.
+	 */
+	while (nr--) {
+		from = froms[nr];
 		to = hugetlb_gmem_split_order(from);
-		xas_set_order(xas, folio->index, to);
-		for (i = 0; i < 1UL << (order - from); i++) {
-			xas_split_alloc(xas, folio, from, GFP_KERNEL);
+		for (i = 1UL << (order - from); i--; ) {
+			xas_set_order(xas, folio->index + (i << from), to);
+			if (to) {
+				xas_split_alloc(xas, folio, from, GFP_KERNEL);
+			} else {
+				for (j = 0; j < XA_CHUNK_SIZE; j++)
+					pieces[j] = folio_page(folio,
+							       (i << from) + j);
+				xas_split_alloc_entries(xas, pieces, from,
+							GFP_KERNEL);
+			}
 			if (xas_error(xas))
 				return xas_error(xas);
 			cond_resched();
@@ -526,7 +551,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 {
 	struct folio *folio = sp->folio;
 	struct address_space *mapping = folio->mapping;
-	long i, nr = folio_nr_pages(folio);
+	long nr = folio_nr_pages(folio);
 	pgoff_t index = folio->index;
 	bool poisoned;
 	XA_STATE(xas, &mapping->i_pages, index);
@@ -544,22 +569,19 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	/*
 	 * Lookups spin on the frozen head until its index holds a piece, so
 	 * nothing sleeps from here to the unfreeze (for 1G, 262144 pieces).
-	 * The struct pages need no lock: only the stores below take the
-	 * xarray's, with interrupts off.
+	 * The struct pages need no lock: only the xarray's splits take its
+	 * lock, with interrupts off, and link the prepared nodes, which hold
+	 * the pieces: a node for 64 of them at a time.
 	 */
 	poisoned = hugetlb_folio_split_to_pages(h, folio, sp->charge);
 
 	xas_lock_irq(&xas);
-	/* With the prepared nodes: every 4K entry points at the head... */
 	hugetlb_gmem_split_entries(&sp->xas, folio, huge_page_order(h));
-	/* ...and then at its own piece, walking on from the head's entry. */
-	xas_load(&xas);
-	for (i = 1; i < nr; i++) {
-		xas_next(&xas);
-		xas_store(&xas, folio_page(folio, i));
-	}
 	xas_unlock_irq(&xas);
-	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio) || folio_ref_count(folio),
+	/* All pieces in place, in order, with all the prepared nodes. */
+	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio) || folio_ref_count(folio) ||
+			      xa_load(&mapping->i_pages, index + nr - 1) !=
+			      folio_page(folio, nr - 1) || sp->xas.xa_alloc,
 			      folio);
 
 	/* Into the slots that the prepare reserved: allocates nothing. */
@@ -741,6 +763,7 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs)
 {
 	long held = pages_per_huge_page(hg->h) + refs;
+	unsigned long deadline;
 	int i, optimized = 0;
 	LIST_HEAD(heads);
 	LIST_HEAD(freed);
@@ -751,11 +774,14 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 							  &heads))
 			break;
 	if (!list_empty(&heads)) {
+		/* A second for transient references, to all of them. */
+		deadline = jiffies + HZ;
 		for (i = 0; i < nr; i++)
 			optimized += hugetlb_vmemmap_optimize_commit_live(hg->h,
 									  folios[i],
 									  &heads,
 									  held,
+									  deadline,
 									  &freed);
 		hugetlb_vmemmap_optimize_finish(&heads, &freed);
 	}

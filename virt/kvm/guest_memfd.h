@@ -105,18 +105,28 @@ struct kvm_gmem_huge {
 	unsigned int order;
 	/* The backing's own (HugeTLB: struct hugetlb_gmem). */
 	void *priv;
+	/*
+	 * Conversions and punches, one at a time, taken before the mapping's
+	 * invalidate_lock.  A conversion prepares its splits with that lock
+	 * held shared, beside faults, and takes it for write only to change
+	 * the file; the huge folios it prepared must still be there then.
+	 * It redoes HVO on merged folios with that lock held shared again.
+	 */
+	struct mutex convert_lock;
 };
 
 /*
  * One conversion's splits or merges, between prepare and finish.  Splits
  * prepared with IL held shared keep their folios in @folios, to see under W
- * that the file still has those huge folios, and no others.
+ * that the file still has those huge folios, and no others.  Merges keep
+ * the first index of their huge pages in @merges, in order.
  */
 struct kvm_gmem_huge_work {
 	bool to_private;
 	int nr;
 	void *slots;
 	struct folio **folios;
+	pgoff_t *merges;
 	int shared_err;
 };
 

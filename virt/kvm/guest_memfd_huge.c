@@ -347,6 +347,7 @@ unsigned long kvm_gmem_huge_page_sizes(u64 flags)
 int kvm_gmem_huge_init(struct kvm_gmem_huge *gh, u64 flags,
 		       unsigned int page_shift, loff_t size)
 {
+	mutex_init(&gh->convert_lock);
 	gh->ops = &kvm_gmem_4k_ops;
 #ifdef CONFIG_HUGETLB_GMEM
 	if (flags & GUEST_MEMFD_FLAG_HUGETLB)
@@ -380,8 +381,10 @@ void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
 		ops->split_abort(gh, w->slots, w->nr);
 	kvfree(w->slots);
 	kvfree(w->folios);
+	kvfree(w->merges);
 	w->slots = NULL;
 	w->folios = NULL;
+	w->merges = NULL;
 	w->nr = 0;
 	w->shared_err = 0;
 }
@@ -425,6 +428,7 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 	unsigned long max = DIV_ROUND_UP(end - from, nr);
 	struct folio *folio;
 
+	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held_read(&mapping->invalidate_lock);
 	if (!gh->order || w->to_private || !ops->split_prepare_shared)
 		return;
@@ -499,6 +503,7 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 	size_t size;
 	int r;
 
+	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 
 	if (w->folios || w->shared_err) {
@@ -522,8 +527,13 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 
 	size = w->to_private ? ops->merge_size : ops->split_size;
 	w->slots = kvcalloc(DIV_ROUND_UP(to - from, nr), size, GFP_KERNEL);
-	if (!w->slots)
+	if (w->to_private)
+		w->merges = kvcalloc(DIV_ROUND_UP(to - from, nr),
+				     sizeof(*w->merges), GFP_KERNEL);
+	if (!w->slots || (w->to_private && !w->merges)) {
+		kvm_gmem_huge_abort(gh, w);
 		return -ENOMEM;
+	}
 
 	for (index = from; index < to; index += nr) {
 		void *slot = w->slots + w->nr * size;
@@ -535,6 +545,8 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 			/* Not split, or poisoned: stays as it is. */
 			if (r == -ENOENT || r == -EHWPOISON)
 				continue;
+			if (!r)
+				w->merges[w->nr] = index;
 		} else {
 			folio = kvm_gmem_huge_folio(gh, mapping, index);
 			if (!folio)
@@ -578,10 +590,12 @@ void kvm_gmem_huge_finish(struct kvm_gmem_huge *gh,
 			  struct address_space *mapping,
 			  struct kvm_gmem_huge_work *w)
 {
+	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held(&mapping->invalidate_lock);
 
 	if (w->nr && w->to_private && gh->ops->merge_finish)
 		gh->ops->merge_finish(gh, mapping, w->slots, w->nr);
 	kvfree(w->slots);
 	kvfree(w->folios);
+	kvfree(w->merges);
 }
