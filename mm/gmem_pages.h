@@ -105,7 +105,8 @@ static inline void gmem_unfreeze_pages(struct page *head, long nr)
  */
 static inline int gmem_merge_prealloc(struct xa_state *xas, gfp_t gfp)
 {
-	if (xas->xa_shift % XA_CHUNK_SHIFT)
+	/* xas_set_order() keeps the shift a multiple: the rest is siblings. */
+	if (xas->xa_sibs)
 		return 0;
 	xas_set_err(xas, -ENOMEM);
 	return xas_nomem(xas, gfp) ? 0 : -ENOMEM;

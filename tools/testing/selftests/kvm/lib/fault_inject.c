@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "fault_inject.h"
 #include "test_util.h"
@@ -103,15 +104,14 @@ void fault_inject_set_space(const char *value)
 }
 
 /*
- * Marks the calling thread for fault injection, or unmarks it.  The file
- * stays open: a marked thread could not open it again.
- */
-/*
  * A marked task's own page faults fail too, and a user page fault that
  * fails is retried until the injection's budget is spent, so that the
  * allocation the test means to fail no longer does.  A test forked by the
- * harness shares its stack and its errno with its parent until it writes
- * them: write them now, before the mark, well below the caller's frame.
+ * harness shares its pages with its parent until it writes them
+ * (copy-on-write), its stack included: any write in the marked window,
+ * even to the caller's own frame, can fault.  Grow the stack well below
+ * the caller's frame, then write every page of the stack, the heap (and
+ * with it a static binary's TLS, errno) and the executable's data.
  */
 static void __attribute__((noinline)) fault_inject_prefault_stack(void)
 {
@@ -122,17 +122,49 @@ static void __attribute__((noinline)) fault_inject_prefault_stack(void)
 		buf[i] = 0;
 }
 
+static void fault_inject_prefault(void)
+{
+	char line[512], path[256], exe[256] = "";
+	unsigned long start, end, data_end = 0;
+	int saved = errno;
+	char perms[8];
+	ssize_t n;
+	FILE *f;
+
+	fault_inject_prefault_stack();
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0)
+		exe[n] = '\0';
+	f = fopen("/proc/self/maps", "r");
+	TEST_ASSERT(f, "open /proc/self/maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		path[0] = '\0';
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255s", &start, &end,
+			   perms, path) < 3 || strcmp(perms, "rw-p"))
+			continue;
+		/* The data, its bss right after it, the heap, the stack. */
+		if (strcmp(path, exe) && strcmp(path, "[heap]") &&
+		    strcmp(path, "[stack]") && (path[0] || start != data_end))
+			continue;
+		if (!strcmp(path, exe))
+			data_end = end;
+		TEST_ASSERT(!madvise((void *)start, end - start, MADV_POPULATE_WRITE),
+			    "prefault %s: %s", line, strerror(errno));
+	}
+	fclose(f);
+	errno = saved;
+}
+
+/*
+ * Marks the calling thread for fault injection, or unmarks it.  The file
+ * stays open: a marked thread could not open it again.
+ */
 void fault_inject_mark_task(bool on)
 {
 	static int fd = -1;
 
-	if (on) {
-		int saved = errno;
-
-		fault_inject_prefault_stack();
-		errno = 0;
-		errno = saved;
-	}
+	if (on)
+		fault_inject_prefault();
 
 	if (fd < 0)
 		fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
