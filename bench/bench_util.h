@@ -17,9 +17,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <linux/kvm.h>
 
 extern const char *bench_prog;
 
@@ -197,6 +199,40 @@ static inline void lock_waits_read(struct lock_waits *lw)
 	lock_waits_write(lw, "events/lock/contention_end/enable", "0");
 	lock_waits_write(lw, "events/lock/contention_begin/trigger", "!stacktrace");
 	rmdir(lw->instance);
+}
+
+/* KVM's binary statistics of the VM: pages_4k, pages_2m, pages_1g. */
+static inline void read_vm_stats(int vm_fd, uint64_t pages[3])
+{
+	static const char * const names[3] = { "pages_4k", "pages_2m", "pages_1g" };
+	struct kvm_stats_header hdr;
+	struct kvm_stats_desc *desc;
+	size_t desc_size;
+	uint32_t i;
+	int fd, j;
+
+	memset(pages, 0, 3 * sizeof(pages[0]));
+	fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
+	if (fd < 0)
+		die_errno("KVM_GET_STATS_FD");
+	if (pread(fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
+		die_errno("reading the VM's stats header");
+	desc_size = sizeof(*desc) + hdr.name_size;
+	desc = malloc(desc_size * hdr.num_desc);
+	if (!desc || pread(fd, desc, desc_size * hdr.num_desc, hdr.desc_offset) !=
+		     (ssize_t)(desc_size * hdr.num_desc))
+		die_errno("reading the VM's stats descriptors");
+	for (i = 0; i < hdr.num_desc; i++) {
+		struct kvm_stats_desc *d = (void *)((char *)desc + i * desc_size);
+
+		for (j = 0; j < 3; j++)
+			if (!strcmp(d->name, names[j]) &&
+			    pread(fd, &pages[j], sizeof(pages[j]),
+				  hdr.data_offset + d->offset) != sizeof(pages[j]))
+				die_errno("reading the VM's stats");
+	}
+	free(desc);
+	close(fd);
 }
 
 /* For qsort() of uint64_t samples. */

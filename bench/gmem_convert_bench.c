@@ -40,7 +40,11 @@
  * many times a fault waited for the invalidate_lock and the longest wait,
  * in place of reps and the median, then the median fault with no
  * conversion running, and two more columns: how many faults overlapped a
- * conversion, and the longest of them.
+ * conversion, and the longest of them.  On 1G pages, with one 4K page of a
+ * 1G page shared: "vmemmap_kib", the KiB of struct pages the page takes,
+ * and "stage2_4k", "stage2_2m", "stage2_1g", KVM's mappings of it of each
+ * size once all of it is faulted in (each once, the figure in both
+ * columns).
  *
  * usage: gmem_convert_bench [SIZE...]   (default: 4K 64K 2M 32M 1G; suffix K, M, G)
  */
@@ -682,11 +686,72 @@ static void bench_fault_wait(int kvm, const struct backing *b, int n)
 	close_file(&f, file_size);
 }
 
+/*
+ * One 4K page of a 1G page made shared, as a guest shares a virtio ring or
+ * a bounce buffer: the vmemmap (struct pages) the 1G page takes meanwhile,
+ * and KVM's stage-2 mappings of it once a vCPU has faulted all of it in
+ * (KVM_PRE_FAULT_MEMORY: private pages mapped as large as their folios
+ * allow, the shared page through the host's mapping).  The page is in the
+ * 38th 2M piece, away from the first.  The vmemmap figure is the 1G page's
+ * head vmemmap page (all that HVO leaves it) and the pages the split gave
+ * it (nr_memmap_pages and nr_memmap_boot_pages in /proc/vmstat).
+ */
+static void bench_pieces(int kvm, const struct backing *b)
+{
+	uint64_t huge = 1ULL << b->huge_shift, offset = 37 * (2ULL << 20);
+	struct kvm_pre_fault_memory range = { .gpa = GPA, .size = huge };
+	uint64_t pages[3];
+	long long memmap;
+	struct vm_file f;
+	int vcpu;
+
+	open_file(kvm, &f, huge, b);
+	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, huge))
+		die_errno("fallocate");
+	vcpu = ioctl(f.vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0)
+		die_errno("KVM_CREATE_VCPU");
+
+	memmap = -read_vmstat("nr_memmap_pages") - read_vmstat("nr_memmap_boot_pages");
+	convert(f.fd, offset, PAGE, 0);
+	memmap += read_vmstat("nr_memmap_pages") + read_vmstat("nr_memmap_boot_pages");
+	touch(f.mem + offset, PAGE);
+	while (range.size)
+		if (ioctl(vcpu, KVM_PRE_FAULT_MEMORY, &range) &&
+		    errno != EINTR && errno != EAGAIN)
+			die_errno("KVM_PRE_FAULT_MEMORY");
+	read_vm_stats(f.vm, pages);
+
+	printf("%-8s %10llu KiB  %-19s %5d  %14lld  %14s  %10s\n", b->name,
+	       PAGE >> 10, "vmemmap_kib", 1, 4 + memmap * 4, "", "");
+	printf("csv,%s,%llu,vmemmap_kib,1,%lld,%lld\n", b->name, PAGE,
+	       4 + memmap * 4, 4 + memmap * 4);
+	printf("csv,%s,%llu,stage2_4k,1,%llu,%llu\n", b->name, PAGE,
+	       (unsigned long long)pages[0], (unsigned long long)pages[0]);
+	printf("csv,%s,%llu,stage2_2m,1,%llu,%llu\n", b->name, PAGE,
+	       (unsigned long long)pages[1], (unsigned long long)pages[1]);
+	printf("csv,%s,%llu,stage2_1g,1,%llu,%llu\n", b->name, PAGE,
+	       (unsigned long long)pages[2], (unsigned long long)pages[2]);
+
+	convert(f.fd, offset, PAGE, 1);
+	close(vcpu);
+	close_file(&f, huge);
+}
+
 /* Whether the host offers @b: HugeTLB pages where it has pools. */
 static bool offered(int kvm, const struct backing *b)
 {
+	const char *only = getenv("GMEM_BENCH_ONLY");
+	size_t len = strlen(b->name);
 	long long sizes;
 
+	/* GMEM_BENCH_ONLY=2m,thp: only those backings (for profiling). */
+	for (; only; only = strchr(only, ',') ? strchr(only, ',') + 1 : NULL)
+		if (!strncmp(only, b->name, len) &&
+		    (only[len] == ',' || !only[len]))
+			break;
+	if (getenv("GMEM_BENCH_ONLY") && !only)
+		return false;
 	if (!b->huge_shift)
 		return true;
 	sizes = ioctl(kvm, KVM_CHECK_EXTENSION, b->hugetlb ?
@@ -728,6 +793,10 @@ int main(int argc, char *argv[])
 		bench_pattern(kvm, b, true, PAGE, b->huge_shift == 30 ? 8 : 64);
 		bench_pattern(kvm, b, false, 2ULL << 20, b->huge_shift == 30 ? 8 : 64);
 	}
+	/* One 4K page of a 1G page shared: its vmemmap and stage-2 mappings. */
+	for (b = backings; argc == 1 && b < backings + ARRAY_SIZE(backings); b++)
+		if (offered(kvm, b) && b->huge_shift == 30)
+			bench_pieces(kvm, b);
 	/* A vCPU fault beside conversions elsewhere in its file. */
 	for (b = backings; argc == 1 && b < backings + ARRAY_SIZE(backings); b++)
 		if (offered(kvm, b))

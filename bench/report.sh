@@ -183,6 +183,20 @@ END {
 		       t(minv[b, 4096, "fault_wait"])
 	}
 
+	print "\nOne 4K page of a 1G HugeTLB page made shared (one in its 38th 2M piece),"
+	print "then every page of it faulted in by a vCPU (KVM_PRE_FAULT_MEMORY): the"
+	print "struct pages (vmemmap) the 1G page takes meanwhile, its head vmemmap page"
+	print "and what the split restored; and KVM'"'"'s stage-2 mappings of it, by size.\n"
+	print "| backing | vmemmap | stage-2: 4K / 2M / 1G mappings |"
+	print "| --- | --- | --- |"
+	for (r = 1; r <= n["backing"]; r++) {
+		b = item["backing", r]
+		if ((b, 4096, "vmemmap_kib") in med)
+			printf "| %s | %s KiB | %s / %s / %s |\n", b,
+			       med[b, 4096, "vmemmap_kib"], med[b, 4096, "stage2_4k"],
+			       med[b, 4096, "stage2_2m"], med[b, 4096, "stage2_1g"]
+	}
+
 	print "\nPopulating (fallocate): HugeTLB pages are zeroed then; 4K pages and THPs"
 	print "are zeroed at their first use instead, so theirs is the allocation alone:\n"
 	heading("range", " pages")

@@ -34,12 +34,20 @@ static inline void gmem_wait_transient_refs(unsigned long *tries)
 	WARN_ONCE(*tries == 1UL << 22, "guest_memfd: a folio stays referenced");
 }
 
+/* Whether memory failure poisoned a page of the folio @page heads. */
+static inline bool gmem_head_hwpoison(struct page *page, unsigned int order)
+{
+	return order ? folio_test_has_hwpoisoned(page_folio(page)) :
+		       PageHWPoison(page);
+}
+
 /*
- * Freeze the @nr pages from @head, each held by the page cache only, all
- * or none: lookups spin on a frozen page, so nothing may sleep while some
- * are frozen.  Transient references are waited for with none frozen.
- * (See gmem_wait_transient_refs() for why the wait ends.)
- * Memory failure marks a 4K page poisoned before it tries to take it, and
+ * Freeze the folios of @order in the @nr pages from @head, each held by the
+ * page cache only (one reference per page), all or none: lookups spin on a
+ * frozen folio, so nothing may sleep while some are frozen.  Transient
+ * references are waited for with none frozen.  (See
+ * gmem_wait_transient_refs() for why the wait ends.)
+ * Memory failure marks a page poisoned before it tries to take it, and
  * keeps the reference it took: a page marked since the caller checked the
  * pages is seen in the same pass, frozen or not, and leaves none frozen.
  * No mark lands after the pass: merges hold memory failure off
@@ -47,8 +55,10 @@ static inline void gmem_wait_transient_refs(unsigned long *tries)
  *
  * Return: true when all are frozen; false, none frozen, when one is poisoned.
  */
-static inline bool gmem_freeze_pages(struct page *head, long nr)
+static inline bool gmem_freeze_pages(struct page *head, long nr,
+				     unsigned int order)
 {
+	long step = 1L << order;
 	unsigned long tries = 0;
 
 	memory_failure_assert_held();
@@ -56,39 +66,40 @@ static inline bool gmem_freeze_pages(struct page *head, long nr)
 		bool poisoned = false;
 		long i;
 
-		for (i = 0; i < nr; i++) {
+		for (i = 0; i < nr; i += step) {
 			struct page *page = nth_page(head, i);
 
 			/*
 			 * Memory failure marks a page before it takes it, and
 			 * keeps its reference: never wait for that one.
 			 */
-			if (!page_ref_freeze(page, 1)) {
-				poisoned = PageHWPoison(page);
+			if (!page_ref_freeze(page, step)) {
+				poisoned = gmem_head_hwpoison(page, order);
 				break;
 			}
-			if (PageHWPoison(page)) {
+			if (gmem_head_hwpoison(page, order)) {
 				poisoned = true;
-				i++;
+				i += step;
 				break;
 			}
 		}
-		if (i == nr && !poisoned)
+		if (i >= nr && !poisoned)
 			return true;
-		while (i--)
-			page_ref_unfreeze(nth_page(head, i), 1);
+		while ((i -= step) >= 0)
+			page_ref_unfreeze(nth_page(head, i), step);
 		if (poisoned)
 			return false;
 		gmem_wait_transient_refs(&tries);
 	}
 }
 
-static inline void gmem_unfreeze_pages(struct page *head, long nr)
+static inline void gmem_unfreeze_pages(struct page *head, long nr,
+				       unsigned int order)
 {
-	long i;
+	long i, step = 1L << order;
 
-	for (i = 0; i < nr; i++)
-		page_ref_unfreeze(nth_page(head, i), 1);
+	for (i = 0; i < nr; i += step)
+		page_ref_unfreeze(nth_page(head, i), step);
 }
 
 /*

@@ -13,19 +13,23 @@
  * Shared pages must be 4K folios, because the host maps them with PTEs;
  * private huge ranges want one folio, because KVM maps them huge.  So a huge
  * folio stands only for a range that is wholly private.  Converting part of
- * it to shared splits it into 4K folios, its "pieces"; converting all of it
- * back merges them.  Both come as a prepare step that does all that can
- * fail, a commit step that cannot fail and allocates nothing, and an abort
- * step, so that KVM can prepare before its point of no return
+ * a 2M page to shared splits it into 4K folios, its "pieces"; converting
+ * all of it back merges them.  A 1G page splits in two levels: into 512 2M
+ * folios, its 2M pieces, and only those that hold shared pages on into 4K
+ * pieces; the others stay 2M folios, which KVM goes on mapping 2M.  A 2M
+ * piece merges back when all of it is private again, and the 1G page when
+ * all of it is.  Splits and merges come as a prepare step that does all
+ * that can fail, a commit step that cannot fail and allocates nothing, and
+ * an abort step, so that KVM can prepare before its point of no return
  * (kvm_gmem_invalidate_begin()) and commit after it.
  *
  * A split huge page stays in the pool and in use: it keeps its place in
  * HugePages_Total and in the file's subpool, and each piece is a page cache
- * page with one reference from the page cache.  Like hugetlb folios, the
- * pieces are pool memory, not counted in NR_FILE_PAGES (meminfo's Cached)
- * until they leave the pool.  Pieces are never freed one by one while the
- * page is in the pool: a piece whose refcount reached zero would go to the
- * page allocator.
+ * folio with the page cache's references (one per page).  Like hugetlb
+ * folios, the pieces are pool memory, not counted in NR_FILE_PAGES
+ * (meminfo's Cached) nor, 2M ones, in NR_FILE_THPS until they leave the
+ * pool.  Pieces are never freed one by one while the page is in the pool:
+ * a piece whose refcount reached zero would go to the page allocator.
  * A split page stays charged to its hugetlb cgroup (hugetlb.<size>.current):
  * the charge is detached from the folio on split, kept in the file's
  * split_charges, and attached to the folio again on merge, so that
@@ -141,6 +145,20 @@ unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg)
 	return huge_page_order(hg->h);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_order);
+
+/**
+ * hugetlb_gmem_init_mapping - let a new file's page cache hold 2M pieces
+ * @mapping:	the file's page cache, before any folio is added.
+ *
+ * The 2M pieces of a split 1G page are large folios of the page cache,
+ * which counts them as file THPs when they leave it as page cache folios
+ * (hugetlb_gmem_dissolve()).
+ */
+void hugetlb_gmem_init_mapping(struct address_space *mapping)
+{
+	mapping_set_folio_order_range(mapping, 0, PMD_ORDER);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_init_mapping);
 
 /* The number of the huge page that holds 4K index @index. */
 static unsigned long hugetlb_gmem_nr(const struct hugetlb_gmem *hg,
@@ -277,52 +295,74 @@ static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode
 }
 
 /*
- * The page cache splits a multi-index entry one level of its xarray at a
- * time: the entry's order down to the next multiple of XA_CHUNK_SHIFT, then
- * each of those entries down a level more, until order 0 (2M: 9 -> 6 -> 0;
- * 1G: 18 -> 12 -> 6 -> 0).  Each split of an entry of order @order into
- * entries of order hugetlb_gmem_split_order(@order) takes a new node, but
- * for 2M's first (9 -> 6, in place): 8 nodes for 2M, 1 + 64 + 4096 for
- * 1G, all allocated up front on one list.  Those of the last level hold
- * the folio's pieces already, so the commit stores no entry of its own.
+ * A 1G page splits in two levels: into 2M folios, its "2M pieces", and only
+ * those that must (they hold shared pages, or a punch or memory error split
+ * them) on into 4K pieces; the others stay 2M folios, which KVM maps huge.
+ * Its 2M pieces are plain large folios of the page cache, as THPs are;
+ * only the 1G page as a whole belongs to the pool.  A 2M page splits into
+ * 4K pieces directly.
  */
-static unsigned int hugetlb_gmem_split_order(unsigned int order)
+static unsigned int hugetlb_gmem_piece_order(const struct hugetlb_gmem *hg)
 {
-	return rounddown(order - 1, XA_CHUNK_SHIFT);
+	return min_t(unsigned int, huge_page_order(hg->h), PMD_ORDER);
 }
 
-static int hugetlb_gmem_split_alloc(struct xa_state *xas, struct folio *folio)
+/* Whether @folio, of the file, is a 2M piece of a split 1G page. */
+static bool hugetlb_gmem_folio_is_piece(const struct hugetlb_gmem *hg,
+					struct folio *folio)
 {
-	unsigned int order = folio_order(folio), from, to, nr = 0;
+	return !folio_test_hugetlb(folio) && folio_test_large(folio);
+}
+
+/*
+ * The page cache splits a multi-index entry one level of its xarray at a
+ * time: the entry's order down to the next multiple of XA_CHUNK_SHIFT, or
+ * to the order of the new folios if that is larger, then each of those
+ * entries down a level more (2M to 4K: 9 -> 6 -> 0; 1G to 2M: 18 -> 12 ->
+ * 9).  Each split takes a new node, but for 2M's first (9 -> 6, in place):
+ * 8 nodes for 2M to 4K, 1 + 64 for 1G to 2M.  Those of the last level hold
+ * the new folios already, so the commit stores no entry of its own.
+ */
+static unsigned int hugetlb_gmem_split_order(unsigned int order,
+					     unsigned int to)
+{
+	return max(rounddown(order - 1, XA_CHUNK_SHIFT), to);
+}
+
+/*
+ * Allocate the nodes that splitting the entry of @order at @index, whose
+ * pages start at @head, into folios of order @to takes.  They go on @xas's
+ * list, which hugetlb_gmem_split_entries() takes from the last one
+ * allocated: a caller that allocates for several splits does so in the
+ * reverse order of their commit.
+ */
+static int hugetlb_gmem_split_alloc(struct xa_state *xas, struct page *head,
+				    pgoff_t index, unsigned int order,
+				    unsigned int to)
+{
 	unsigned int froms[BITS_PER_LONG / XA_CHUNK_SHIFT + 1];
-	void *pieces[XA_CHUNK_SIZE];
+	unsigned int from, next, nr = 0;
+	void *entries[XA_CHUNK_SIZE];
 	unsigned long i, j;
 
-	for (from = order; from; from = hugetlb_gmem_split_order(from)) {
+	for (from = order; from > to; from = hugetlb_gmem_split_order(from, to)) {
 		if (WARN_ON_ONCE(nr == ARRAY_SIZE(froms)))
 			return -EINVAL;
 		froms[nr++] = from;
 	}
-	/* Orders of x86 HugeTLB pages: the last level splits XA_CHUNK_SHIFT. */
-	if (WARN_ON_ONCE(froms[nr - 1] != XA_CHUNK_SHIFT))
-		return -EINVAL;
-	/*
-	 * hugetlb_gmem_split_entries() splits from the top level down, first
-	 * index first, and takes the nodes from the last one allocated:
-	 * allocate them the other way round.
-	 */
 	while (nr--) {
 		from = froms[nr];
-		to = hugetlb_gmem_split_order(from);
+		next = hugetlb_gmem_split_order(from, to);
 		for (i = 1UL << (order - from); i--; ) {
-			xas_set_order(xas, folio->index + (i << from), to);
-			if (to) {
-				xas_split_alloc(xas, folio, from, GFP_KERNEL);
+			pgoff_t first = i << from;
+
+			xas_set_order(xas, index + first, next);
+			if (next > to) {
+				xas_split_alloc(xas, head, from, GFP_KERNEL);
 			} else {
-				for (j = 0; j < XA_CHUNK_SIZE; j++)
-					pieces[j] = folio_page(folio,
-							       (i << from) + j);
-				xas_split_alloc_entries(xas, pieces, from,
+				for (j = 0; j < 1UL << (from - to); j++)
+					entries[j] = nth_page(head, first + (j << to));
+				xas_split_alloc_entries(xas, entries, from,
 							GFP_KERNEL);
 			}
 			if (xas_error(xas))
@@ -334,33 +374,41 @@ static int hugetlb_gmem_split_alloc(struct xa_state *xas, struct folio *folio)
 }
 
 /*
- * With the nodes hugetlb_gmem_split_alloc() put on @nodes' list, for the
- * @order entry of @folio (which its struct pages may no longer say).
+ * With the nodes hugetlb_gmem_split_alloc() put on @nodes' list, split the
+ * entry of @order at @index into folios of order @to (which the struct
+ * pages may say already).  Lookups that find @head meanwhile retry: it is
+ * frozen, as are the new folios until the caller unfreezes them.  So the
+ * xarray is consistent between two node splits, and each takes the lock
+ * on its own: interrupts stay off for one node's 64 slots at most, not
+ * for the 65 nodes of a 1G page's split to 2M (or 4161 to 4K).
  */
 static void hugetlb_gmem_split_entries(struct xa_state *nodes,
-				       struct folio *folio, unsigned int order)
+				       struct page *head, pgoff_t index,
+				       unsigned int order, unsigned int to)
 {
-	struct address_space *mapping = folio->mapping;
-	unsigned int from, to;
+	unsigned int from, next;
 	unsigned long i;
 
-	for (from = order; from; from = to) {
-		to = hugetlb_gmem_split_order(from);
+	for (from = order; from > to; from = next) {
+		next = hugetlb_gmem_split_order(from, to);
 		for (i = 0; i < 1UL << (order - from); i++) {
-			pgoff_t index = folio->index + (i << from);
-			XA_STATE_ORDER(xas, &mapping->i_pages, index, to);
+			pgoff_t first = index + (i << from);
+			XA_STATE_ORDER(xas, nodes->xa, first, next);
 
 			xas.xa_alloc = nodes->xa_alloc;
-			xas_split(&xas, folio, from);
+			xas_lock_irq(&xas);
+			xas_split(&xas, head, from);
+			xas_unlock_irq(&xas);
 			nodes->xa_alloc = xas.xa_alloc;
 		}
 	}
 }
 
 /*
- * A huge folio splits with the mapping's invalidate_lock held for write,
- * or shared and the huge range's fault mutex held: a new folio, in
- * hugetlb_gmem_get_folio().  Its split is prepared under either too.
+ * A huge folio, or a 2M piece, splits with the mapping's invalidate_lock
+ * held for write, or shared and the huge range's fault mutex held: a new
+ * folio, in hugetlb_gmem_get_folio().  Its split is prepared under either
+ * too.
  */
 static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
 					     struct folio *folio)
@@ -376,43 +424,76 @@ static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
 #endif
 }
 
-/**
- * hugetlb_gmem_split_prepare - allocate what splitting a huge folio takes
- * @hg:		the file's reservation.
- * @folio:	a huge folio of the file, in its page cache.
- * @refs:	the references to @folio the caller holds.
- * @sp:		gets what the commit needs.
- *
- * The page cache xarray nodes for 4K entries (8 for 2M, 4161 for 1G), and
- * the vmemmap pages that undoing HVO maps (7 for 2M, 4095 for 1G).  The
- * caller holds the mapping's invalidate_lock for write, or shared and the
- * huge range's fault mutex (a new folio: hugetlb_gmem_get_folio(); or
- * hugetlb_gmem_split_prepare_shared()).
- *
- * A folio that memory failure poisoned splits like any other: its
- * poisoned pages stay poisoned 4K pages, and the rest can be used again.
- *
- * Return: %0; -EAGAIN when someone else holds @folio (memory failure does,
- * for a moment); -ENOMEM.  Nothing is kept on error.
- */
-int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
-			       int refs, struct hugetlb_gmem_split *sp)
+/* The first page of the @n-th 2M piece of the huge folio of @sp. */
+static struct page *hugetlb_gmem_split_piece(struct hugetlb_gmem_split *sp,
+					     unsigned int n)
 {
+	return folio_page(sp->folio, n << hugetlb_gmem_piece_order(sp->hg));
+}
+
+/*
+ * The nodes of a split, in the reverse order of hugetlb_gmem_split_one():
+ * the 2M pieces that go on to 4K, last first, then the huge folio's.
+ */
+static int hugetlb_gmem_split_alloc_all(struct hugetlb_gmem_split *sp)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(sp->hg);
+	struct folio *folio = sp->folio;
+	unsigned int n, below;
+	int err;
+
+	if (!folio_test_hugetlb(folio))
+		return hugetlb_gmem_split_alloc(&sp->xas, &folio->page,
+						folio->index, porder, 0);
+	/* find_last_bit() returns @below when no bit below it is set. */
+	for (below = HUGETLB_GMEM_MAX_PIECES;
+	     (n = find_last_bit(sp->to_4k, below)) < below; below = n) {
+		err = hugetlb_gmem_split_alloc(&sp->xas,
+					       hugetlb_gmem_split_piece(sp, n),
+					       folio->index + (n << porder),
+					       porder, 0);
+		if (err)
+			return err;
+	}
+	return hugetlb_gmem_split_alloc(&sp->xas, &folio->page, folio->index,
+					folio_order(folio),
+					folio_order(folio) > porder ? porder : 0);
+}
+
+/*
+ * hugetlb_gmem_split_prepare() with @to_4k, of a 1G folio, the bitmap of the
+ * 2M pieces that go on into 4K pieces (bit n for the n-th).
+ */
+static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
+					struct folio *folio, int refs,
+					const unsigned long *to_4k,
+					struct hugetlb_gmem_split *sp)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	struct address_space *mapping = folio->mapping;
+	bool piece = hugetlb_gmem_folio_is_piece(hg, folio);
 	int err;
 
 	hugetlb_gmem_assert_split_locked(hg, folio);
-	VM_WARN_ON_ONCE_FOLIO(!folio_test_hugetlb(folio) ||
+	VM_WARN_ON_ONCE_FOLIO(piece ? folio_order(folio) != porder :
+			      !folio_test_hugetlb(folio) ||
 			      folio_order(folio) != huge_page_order(hg->h) ||
 			      !folio_test_hugetlb_guest_memfd(folio), folio);
 	if (folio_ref_count(folio) != folio_nr_pages(folio) + refs)
 		return -EAGAIN;
 
-	sp->hg = hg;
-	sp->folio = folio;
-	sp->refs = refs;
-	sp->restored = false;
-	INIT_LIST_HEAD(&sp->vmemmap_pages);
+	*sp = (struct hugetlb_gmem_split) {
+		.hg = hg,
+		.folio = folio,
+		.refs = refs,
+		.xas = __XA_STATE(&mapping->i_pages, folio->index, 0, 0),
+		.vmemmap_pages = LIST_HEAD_INIT(sp->vmemmap_pages),
+	};
+	if (piece)
+		return hugetlb_gmem_split_alloc_all(sp);
+
+	if (folio_order(folio) > porder)
+		bitmap_copy(sp->to_4k, to_4k, folio_nr_pages(folio) >> porder);
 	sp->charge = kmalloc(sizeof(*sp->charge), GFP_KERNEL);
 	if (!sp->charge)
 		return -ENOMEM;
@@ -430,8 +511,7 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 		kfree(sp->charge);
 		return err;
 	}
-	sp->xas = (struct xa_state)__XA_STATE(&mapping->i_pages, folio->index, 0, 0);
-	err = hugetlb_gmem_split_alloc(&sp->xas, folio);
+	err = hugetlb_gmem_split_alloc_all(sp);
 	if (err) {
 		hugetlb_gmem_split_abort(sp);
 		return err;
@@ -443,6 +523,49 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	if (err)
 		hugetlb_gmem_split_abort(sp);
 	return err;
+}
+
+/**
+ * hugetlb_gmem_split_prepare - allocate what splitting a huge folio takes
+ * @hg:		the file's reservation.
+ * @folio:	a huge folio of the file, in its page cache: a hugetlb folio,
+ *		or a 2M piece of a split 1G page.
+ * @refs:	the references to @folio the caller holds.
+ * @start:	the first 4K index of the range that is to be shared.
+ * @end:	the 4K index past it.
+ * @sp:		gets what the commit needs.
+ *
+ * A 2M folio splits into 4K pieces.  A 1G folio splits into 2M pieces, and
+ * those that [@start, @end) overlaps on into 4K pieces.  The prepare takes
+ * the page cache xarray nodes for the new entries (8 for 2M to 4K, 65 for
+ * 1G to 2M), and the vmemmap pages that undoing HVO maps (7 for 2M, 4095
+ * for 1G).  The caller holds the mapping's invalidate_lock for write, or
+ * shared and the huge range's fault mutex (a new folio:
+ * hugetlb_gmem_get_folio(); or hugetlb_gmem_split_prepare_shared()).
+ *
+ * A folio that memory failure poisoned splits like any other: its
+ * poisoned pages stay poisoned, in 4K pieces or in a 2M piece that says it
+ * holds one (folio_test_has_hwpoisoned()), and the rest can be used again.
+ *
+ * Return: %0; -EAGAIN when someone else holds @folio (memory failure does,
+ * for a moment); -ENOMEM.  Nothing is kept on error.
+ */
+int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
+			       int refs, pgoff_t start, pgoff_t end,
+			       struct hugetlb_gmem_split *sp)
+{
+	DECLARE_BITMAP(to_4k, HUGETLB_GMEM_MAX_PIECES) = { };
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+
+	if (folio_test_hugetlb(folio) && folio_order(folio) > porder) {
+		start = clamp(start, folio->index, folio_next_index(folio));
+		end = clamp(end, folio->index, folio_next_index(folio));
+		if (start < end)
+			bitmap_set(to_4k, (start - folio->index) >> porder,
+				   ((end - 1 - folio->index) >> porder) -
+				   ((start - folio->index) >> porder) + 1);
+	}
+	return __hugetlb_gmem_split_prepare(hg, folio, refs, to_4k, sp);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
 
@@ -459,7 +582,8 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 static void hugetlb_gmem_split_restore(struct hugetlb_gmem *hg,
 				       struct hugetlb_gmem_split *sp)
 {
-	if (!folio_test_hugetlb_vmemmap_optimized(sp->folio))
+	if (!folio_test_hugetlb(sp->folio) ||
+	    !folio_test_hugetlb_vmemmap_optimized(sp->folio))
 		return;
 	trace_hugetlb_gmem_vmemmap_restore_begin(1);
 	hugetlb_vmemmap_restore_commit(hg->h, sp->folio, &sp->vmemmap_pages);
@@ -474,32 +598,34 @@ static void hugetlb_gmem_split_restore(struct hugetlb_gmem *hg,
  * hugetlb_gmem_split_prepare_shared - prepare a split beside faults
  * @hg:		the file's reservation.
  * @mapping:	the file's page cache.
- * @index:	the first 4K index of a huge page of the file.
+ * @index:	a 4K index of the file.
+ * @start:	as for hugetlb_gmem_split_prepare().
+ * @end:	as for hugetlb_gmem_split_prepare().
  * @sp:		gets what the commit needs.
  *
- * hugetlb_gmem_split_prepare() of the huge folio at @index, for a caller
- * that holds the mapping's invalidate_lock shared, so that faults elsewhere
- * in the file go on meanwhile: the huge range's fault mutex, taken here,
- * holds off those that would add or split a folio there.  HVO is undone
- * now too, which is what takes longest after the allocations; should the
- * split be aborted, hugetlb_gmem_split_abort() redoes it.
+ * hugetlb_gmem_split_prepare() of the huge folio (or 2M piece) at @index,
+ * for a caller that holds the mapping's invalidate_lock shared, so that
+ * faults elsewhere in the file go on meanwhile: the huge range's fault
+ * mutex, taken here, holds off those that would add or split a folio
+ * there.  HVO is undone now too, which is what takes longest after the
+ * allocations; should the split be aborted, hugetlb_gmem_split_abort()
+ * redoes it.
  *
- * Return: the folio, with a reference that @sp holds; NULL when the huge
- * page has no huge folio (absent, or split); or an ERR_PTR as
+ * Return: the folio, with a reference that @sp holds; NULL when @index
+ * has no huge folio (absent, or a 4K piece); or an ERR_PTR as
  * hugetlb_gmem_split_prepare() returns.  Nothing is kept on error.
  */
 struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
 						struct address_space *mapping,
-						pgoff_t index,
+						pgoff_t index, pgoff_t start,
+						pgoff_t end,
 						struct hugetlb_gmem_split *sp)
 {
-	u32 hash = hugetlb_fault_mutex_hash(mapping,
-					    index >> huge_page_order(hg->h));
+	u32 hash = hugetlb_fault_mutex_hash(mapping, hugetlb_gmem_nr(hg, index));
 	struct folio *folio;
 	int err;
 
 	lockdep_assert_held_read(&mapping->invalidate_lock);
-	VM_WARN_ON_ONCE(!IS_ALIGNED(index, pages_per_huge_page(hg->h)));
 	mutex_lock(&hugetlb_fault_mutex_table[hash]);
 	folio = filemap_get_folio(mapping, index);
 	if (IS_ERR(folio)) {
@@ -508,7 +634,7 @@ struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
 		folio_put(folio);
 		folio = NULL;
 	} else {
-		err = hugetlb_gmem_split_prepare(hg, folio, 1, sp);
+		err = hugetlb_gmem_split_prepare(hg, folio, 1, start, end, sp);
 		if (err) {
 			folio_put(folio);
 			folio = ERR_PTR(err);
@@ -531,85 +657,138 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare_shared);
  */
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 {
-	hugetlb_gmem_assert_split_locked(sp->hg, sp->folio);
+	struct hugetlb_gmem *hg = sp->hg;
+
+	hugetlb_gmem_assert_split_locked(hg, sp->folio);
 	/* Best effort, as after a merge. */
 	if (sp->restored)
-		hugetlb_gmem_optimize(sp->hg, &sp->folio, 1, sp->refs);
+		hugetlb_gmem_optimize(hg, &sp->folio, 1, sp->refs);
 	hugetlb_vmemmap_restore_finish(&sp->vmemmap_pages);
 	xas_destroy(&sp->xas);
-	xa_release(&sp->hg->split_charges,
-		   hugetlb_gmem_nr(sp->hg, sp->folio->index));
-	xa_release(hugetlb_gmem_split_xa(sp->hg),
-		   hugetlb_gmem_split_key(sp->hg, &sp->folio->page));
+	if (!sp->charge)
+		return;
+	xa_release(&hg->split_charges, hugetlb_gmem_nr(hg, sp->folio->index));
+	xa_release(hugetlb_gmem_split_xa(hg),
+		   hugetlb_gmem_split_key(hg, &sp->folio->page));
 	kfree(sp->charge);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
-/* Split one folio whose vmemmap is restored; frozen, so nothing sleeps. */
+/*
+ * Split one folio whose vmemmap is restored; frozen, so nothing sleeps.
+ * Lookups spin on the frozen folio until its index holds a piece, and on
+ * the frozen pieces until they are unfrozen, so nothing sleeps from the
+ * freeze to the unfreeze.  The struct pages need no lock: only the
+ * xarray's splits take its lock, with interrupts off, and link the
+ * prepared nodes, which hold the pieces already.
+ */
 static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 				   struct hugetlb_gmem_split *sp)
 {
+	unsigned long keep = BIT(PG_uptodate) | BIT(PG_dirty);
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	struct folio *folio = sp->folio;
-	struct address_space *mapping = folio->mapping;
+	unsigned int order = folio_order(folio), to, n;
 	long nr = folio_nr_pages(folio);
 	pgoff_t index = folio->index;
-	bool poisoned;
-	XA_STATE(xas, &mapping->i_pages, index);
-	struct hstate *h = hg->h;
+	bool poisoned = false, direct;
 	unsigned long tries = 0;
 
 	/*
-	 * Not frozen yet: transient references may take their time.  Memory
-	 * failure's is one: it lets go once guest_memfd's handler has run,
-	 * which does not wait for the invalidate_lock that the caller holds.
+	 * Memory failure marks pages without holding them, and must find the
+	 * folio or its pieces, not pages half way: hold it off, as a merge
+	 * does.  It does not wait for the invalidate_lock that the caller
+	 * holds (kvm_gmem_error_folio()), and holds no reference of its own
+	 * outside its lock, but on poisoned 4K pieces.  Transient references
+	 * may take their time.
 	 */
+	memory_failure_lock();
 	while (!folio_ref_freeze(folio, nr + sp->refs))
 		gmem_wait_transient_refs(&tries);
 
+	to = order > porder ? porder : 0;
 	/*
-	 * Lookups spin on the frozen head until its index holds a piece, so
-	 * nothing sleeps from here to the unfreeze (for 1G, 262144 pieces).
-	 * The struct pages need no lock: only the xarray's splits take its
-	 * lock, with interrupts off, and link the prepared nodes, which hold
-	 * the pieces: a node for 64 of them at a time.
+	 * Every 2M piece on into 4K: the struct pages go there in one pass.
+	 * The page cache goes through 2M entries all the same, which hold the
+	 * frozen first page of each piece until its 4K entries replace them.
 	 */
-	poisoned = hugetlb_folio_split_to_pages(h, folio, sp->charge);
+	direct = to && bitmap_full(sp->to_4k, nr >> porder);
+	if (sp->charge)
+		poisoned = hugetlb_folio_split(hg->h, folio, direct ? 0 : to,
+					       sp->charge);
+	else
+		split_folio_in_place(folio, 0, keep);
+	if (!direct)
+		for_each_set_bit(n, sp->to_4k, HUGETLB_GMEM_MAX_PIECES)
+			split_folio_in_place(page_folio(hugetlb_gmem_split_piece(sp, n)),
+					     0, keep);
 
-	xas_lock_irq(&xas);
-	hugetlb_gmem_split_entries(&sp->xas, folio, huge_page_order(h));
-	xas_unlock_irq(&xas);
-	/* All pieces in place, in order, with all the prepared nodes. */
-	VM_WARN_ON_ONCE_FOLIO(folio_test_large(folio) || folio_ref_count(folio) ||
-			      xa_load(&mapping->i_pages, index + nr - 1) !=
-			      folio_page(folio, nr - 1) || sp->xas.xa_alloc,
-			      folio);
+	hugetlb_gmem_split_entries(&sp->xas, &folio->page, index, order, to);
+	for_each_set_bit(n, sp->to_4k, HUGETLB_GMEM_MAX_PIECES)
+		hugetlb_gmem_split_entries(&sp->xas,
+					   hugetlb_gmem_split_piece(sp, n),
+					   index + (n << porder), porder, 0);
+	/* All the prepared nodes in place. */
+	VM_WARN_ON_ONCE_FOLIO(sp->xas.xa_alloc, folio);
 
-	/* Into the slots that the prepare reserved: allocates nothing. */
-	WARN_ON_ONCE(xa_is_err(xa_store(&hg->split_charges,
-					hugetlb_gmem_nr(hg, index), sp->charge,
-					GFP_NOWAIT)));
-	WARN_ON_ONCE(xa_is_err(xa_store(hugetlb_gmem_split_xa(hg),
-					hugetlb_gmem_split_key(hg, &folio->page),
-					hg, GFP_NOWAIT)));
-	count_vm_event(HUGETLB_GMEM_SPLIT);
-	if (poisoned)
-		count_vm_event(HUGETLB_GMEM_SPLIT_POISONED);
-	trace_hugetlb_gmem_split(folio_pfn(folio), index, huge_page_order(h));
-	/* The page cache's, and the caller's. */
-	folio_ref_unfreeze(folio, 1 + sp->refs);
+	if (sp->charge) {
+		/* Into the slots the prepare reserved: allocates nothing. */
+		WARN_ON_ONCE(xa_is_err(xa_store(&hg->split_charges,
+						hugetlb_gmem_nr(hg, index),
+						sp->charge, GFP_NOWAIT)));
+		WARN_ON_ONCE(xa_is_err(xa_store(hugetlb_gmem_split_xa(hg),
+						hugetlb_gmem_split_key(hg, &folio->page),
+						hg, GFP_NOWAIT)));
+		count_vm_event(HUGETLB_GMEM_SPLIT);
+		if (poisoned)
+			count_vm_event(HUGETLB_GMEM_SPLIT_POISONED);
+		trace_hugetlb_gmem_split(folio_pfn(folio), index, order);
+	}
+	if (!to) {
+		/* A 2M page, or a 2M piece, into 4K pieces. */
+		if (!sp->charge) {
+			count_vm_event(HUGETLB_GMEM_SPLIT_PIECE);
+			trace_hugetlb_gmem_split_piece(folio_pfn(folio), index,
+						       order);
+		}
+		/* The first, which the split left frozen. */
+		page_ref_unfreeze(&folio->page, 1);
+	} else {
+		/* A 1G page into 2M pieces, some of them on into 4K. */
+		for (n = 0; n < nr >> porder; n++) {
+			struct page *head = hugetlb_gmem_split_piece(sp, n);
+
+			if (!test_bit(n, sp->to_4k)) {
+				folio_ref_unfreeze(page_folio(head),
+						   1 << porder);
+				continue;
+			}
+			count_vm_event(HUGETLB_GMEM_SPLIT_PIECE);
+			trace_hugetlb_gmem_split_piece(page_to_pfn(head),
+						       index + (n << porder),
+						       porder);
+			/* Its first page, which its split left frozen. */
+			if (!direct || !n)
+				page_ref_unfreeze(head, 1);
+		}
+	}
+	/* The caller's references, on what holds the folio's first page. */
+	folio_ref_add(page_folio(&folio->page), sp->refs);
+	memory_failure_unlock();
 }
 
 /**
- * hugetlb_gmem_split_commit - split huge folios into 4K folios
+ * hugetlb_gmem_split_commit - split huge folios
  * @hg:	the file's reservation.
  * @sp:	the prepared splits; consumed.
  * @nr:	how many.
  *
  * Cannot fail and allocates nothing.  The caller still holds the mapping's
- * invalidate_lock for write and its references, which end up on each first
- * 4K folio, and has unmapped the folios from KVM.  References taken since
- * the prepare can only be transient (speculative lookups), and are waited
- * for.  Waits for no RCU grace period (see hugetlb_vmemmap_sync()).
+ * invalidate_lock for write and its references, which end up on what
+ * holds each folio's first page, and has unmapped the folios from KVM.
+ * References taken since the prepare can only be transient (speculative
+ * lookups), and are waited for.  Waits for no RCU grace period (see
+ * hugetlb_vmemmap_sync()).
  */
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr)
@@ -618,14 +797,16 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 
 	for (i = 0; i < nr; i++) {
 		hugetlb_gmem_assert_split_locked(hg, sp[i].folio);
-		VM_WARN_ON_ONCE_FOLIO(!folio_test_hugetlb(sp[i].folio) ||
+		VM_WARN_ON_ONCE_FOLIO(!folio_test_large(sp[i].folio) ||
 				      folio_mapped(sp[i].folio), sp[i].folio);
+		restores += folio_test_hugetlb(sp[i].folio) &&
+			    folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
 	}
-	for (i = 0; i < nr; i++)
-		restores += folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
 	if (restores)
 		trace_hugetlb_gmem_vmemmap_restore_begin(restores);
 	for (i = 0; i < nr; i++) {
+		if (!folio_test_hugetlb(sp[i].folio))
+			continue;
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
 		/* A page the commit unmapped, and flushed. */
@@ -641,21 +822,21 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_commit);
 
 /*
- * Whether the pieces of the huge page at @index can be merged: all there,
- * all held by the page cache only, none poisoned.
+ * Whether the @nr 4K pieces from @index can be merged: all there, in pfn
+ * order, held by the page cache only, none poisoned.
  *
- * Return: %0; -ENOENT if the huge page is not split (or not there);
- * -EAGAIN, with *@err_index the first piece held by someone else;
- * -EHWPOISON.
+ * Return: %0; -ENOENT if they are not 4K pieces (a huge folio, or a 2M
+ * piece, or nothing); -EAGAIN, with *@err_index the first piece held by
+ * someone else; -EHWPOISON.
  */
-static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
-				     struct address_space *mapping,
-				     pgoff_t index, pgoff_t *err_index)
+static int hugetlb_gmem_check_pieces(struct address_space *mapping,
+				     pgoff_t index, long nr,
+				     pgoff_t *err_index)
 {
-	long i, nr = pages_per_huge_page(hg->h);
 	XA_STATE(xas, &mapping->i_pages, index);
 	struct page *head = NULL;
 	int err = 0;
+	long i;
 
 	rcu_read_lock();
 	for (i = 0; i < nr; i++, xas_next(&xas)) {
@@ -682,53 +863,165 @@ static int hugetlb_gmem_check_pieces(struct hugetlb_gmem *hg,
 }
 
 /*
- * Merge the pieces back into a hugetlb folio, with @xas, at their first
- * index with the huge page's order, from hugetlb_gmem_merge_xas().  The
- * folio takes back the hugetlb cgroup charge the split kept.  Cannot fail
- * and allocates nothing.  A piece that memory failure poisoned since the
- * pieces were checked leaves them as they are (a hugetlb folio records its
- * poisoned pages on a list, which would take an allocation), as does
- * memory failure at work unless @may_wait: returns NULL then.
+ * Whether the 2M piece at @index can be merged into its 1G page: held by
+ * the page cache only, not poisoned.  Return as hugetlb_gmem_check_pieces().
+ */
+static int hugetlb_gmem_check_piece(struct hugetlb_gmem *hg,
+				    struct folio *piece, pgoff_t *err_index)
+{
+	if (folio_test_has_hwpoisoned(piece))
+		return -EHWPOISON;
+	if (folio_ref_count(piece) != folio_nr_pages(piece)) {
+		*err_index = piece->index;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/*
+ * Of the split 1G page at @mg->index, check the 2M units in [@first,
+ * @last] (4K indices, the run of private memory a conversion leaves): those
+ * of 4K pieces merge into 2M pieces, and if the run covers the whole page
+ * and every unit can merge, the 2M pieces into the 1G folio.  For a 2M
+ * page, the run must cover it.
+ *
+ * Return: %0 with @mg set; -ENOENT when nothing merges; -EAGAIN, with
+ * *@err_index; -EHWPOISON when a poisoned page keeps the range from
+ * merging.
+ */
+static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
+				    struct address_space *mapping,
+				    struct hugetlb_gmem_merge *mg,
+				    pgoff_t first, pgoff_t last,
+				    pgoff_t *err_index)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+	long nr = pages_per_huge_page(hg->h), unit = 1L << porder;
+	pgoff_t index = mg->index, from, to, i;
+	bool poisoned = false;
+	int err;
+
+	from = max_t(pgoff_t, index, round_up(first, unit));
+	to = min_t(pgoff_t, index + nr, round_down(last + 1, unit));
+	if (from >= to)
+		return -ENOENT;
+	mg->whole = from == index && to == index + nr;
+	bitmap_zero(mg->units, HUGETLB_GMEM_MAX_PIECES);
+	for (i = from; i < to; i += unit) {
+		struct folio *folio = xa_load(&mapping->i_pages, i);
+
+		if (folio && !xa_is_value(folio) && folio_test_large(folio)) {
+			/* Whole already: the page, or a 2M piece of it. */
+			if (folio_test_hugetlb(folio))
+				return -ENOENT;
+			err = hugetlb_gmem_check_piece(hg, folio, err_index);
+		} else {
+			err = hugetlb_gmem_check_pieces(mapping, i, unit,
+							err_index);
+			if (!err)
+				__set_bit((i - index) >> porder, mg->units);
+		}
+		if (err == -EAGAIN)
+			return err;
+		if (err) {
+			poisoned |= err == -EHWPOISON;
+			mg->whole = false;
+		}
+	}
+	/* A 2M page merges only whole. */
+	if (unit == nr)
+		bitmap_zero(mg->units, HUGETLB_GMEM_MAX_PIECES);
+	if (mg->whole || !bitmap_empty(mg->units, HUGETLB_GMEM_MAX_PIECES))
+		return 0;
+	return poisoned ? -EHWPOISON : -ENOENT;
+}
+
+/*
+ * Merge the 4K pieces of a 2M unit of a split 1G page at @index into a 2M
+ * piece, with memory failure held off.  Cannot fail and allocates nothing:
+ * the entry of the piece takes the slots of a node the split left.  A
+ * piece that memory failure poisoned since the pieces were checked leaves
+ * them as they are: returns false then.
+ */
+static bool hugetlb_gmem_merge_unit(struct hugetlb_gmem *hg,
+				    struct address_space *mapping,
+				    pgoff_t index)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+	XA_STATE_ORDER(xas, &mapping->i_pages, index, porder);
+	struct page *head = xa_load(&mapping->i_pages, index);
+	struct folio *piece;
+
+	memory_failure_assert_held();
+	if (!gmem_freeze_pages(head, 1L << porder, 0)) {
+		count_vm_event(HUGETLB_GMEM_MERGE_POISONED);
+		trace_hugetlb_gmem_merge_poisoned(page_to_pfn(head), index,
+						  porder);
+		return false;
+	}
+	/* Lookups that find the frozen pages retry until they are a folio. */
+	if (!gmem_merge_store(&xas, head)) {
+		gmem_unfreeze_pages(head, 1L << porder, 0);
+		return false;
+	}
+	merge_pages_to_folio(head, porder, 0, BIT(PG_uptodate) | BIT(PG_dirty));
+	piece = page_folio(head);
+	VM_WARN_ON_ONCE_FOLIO(folio_order(piece) != porder ||
+			      folio_ref_count(piece), piece);
+	count_vm_event(HUGETLB_GMEM_MERGE_PIECE);
+	trace_hugetlb_gmem_merge_piece(page_to_pfn(head), index, porder);
+	/* The page cache's references. */
+	folio_ref_unfreeze(piece, 1L << porder);
+	return true;
+}
+
+/*
+ * Merge the pieces (4K pieces of a 2M page, 2M pieces of a 1G page) back
+ * into a hugetlb folio, with @xas, at their first index with the huge
+ * page's order, from hugetlb_gmem_merge_xas().  The folio takes back the
+ * hugetlb cgroup charge the split kept.  Cannot fail and allocates
+ * nothing.  A piece that memory failure poisoned since the pieces were
+ * checked leaves them as they are (a hugetlb folio records its poisoned
+ * pages on a list, which would take an allocation).  The caller holds
+ * memory failure off.  Returns NULL when the pieces stay.
  */
 static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
-					  struct xa_state *xas, bool may_wait)
+					  struct xa_state *xas)
 {
 	unsigned long huge_nr = hugetlb_gmem_nr(hg, xas->xa_index);
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	struct hugetlb_cgroup_detached *charge;
 	unsigned int order = huge_page_order(hg->h);
+	unsigned int from = order > porder ? porder : 0;
 	long nr = pages_per_huge_page(hg->h);
 	struct hstate *h = hg->h;
-	struct folio *folio = NULL;
+	struct folio *folio;
 	struct page *head;
 
 	/*
 	 * Memory failure looks at a page, and marks it, without holding it:
 	 * it must not find the pieces half made into a hugetlb folio, where it
-	 * could take a tail for a 4K page, or a mark be lost.  Past the point
-	 * of no return the merge does not wait for it: the pieces stay split.
+	 * could take a tail for a 4K page, or a mark be lost.
 	 */
-	if (may_wait)
-		memory_failure_lock();
-	else if (!memory_failure_trylock())
-		return NULL;
+	memory_failure_assert_held();
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(xas->xa, xas->xa_index);
-	if (!gmem_freeze_pages(head, nr)) {
+	if (!gmem_freeze_pages(head, nr, from)) {
 		count_vm_event(HUGETLB_GMEM_MERGE_POISONED);
 		trace_hugetlb_gmem_merge_poisoned(page_to_pfn(head),
 						  xas->xa_index, order);
-		goto out;
+		return NULL;
 	}
-	/* Lookups that find the frozen pages retry until they are a folio. */
+	/* Lookups that find the frozen pieces retry until they are a folio. */
 	if (!gmem_merge_store(xas, head)) {
-		gmem_unfreeze_pages(head, nr);
-		goto out;
+		gmem_unfreeze_pages(head, nr, from);
+		return NULL;
 	}
 	charge = xa_erase(&hg->split_charges, huge_nr);
 	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 
-	folio = hugetlb_folio_merge_pages(h, head, hg->spool, charge);
+	folio = hugetlb_folio_merge(h, head, from, hg->spool, charge);
 	/* Outside hugetlb_lock: memory failure, its reader, is held off. */
 	folio_set_hugetlb_guest_memfd(folio);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != order ||
@@ -739,7 +1032,35 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	trace_hugetlb_gmem_merge(folio_pfn(folio), xas->xa_index, order);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, nr);
-out:
+	return folio;
+}
+
+/*
+ * Merge what @mg says: the 2M units of 4K pieces, then, if it is whole, the
+ * huge page.  Memory failure at work meanwhile leaves all as it is unless
+ * @may_wait.  Returns the huge folio, or NULL when it stays split.
+ */
+static struct folio *hugetlb_gmem_merge_units(struct hugetlb_gmem *hg,
+					      struct address_space *mapping,
+					      struct hugetlb_gmem_merge *mg,
+					      bool may_wait)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+	struct folio *folio = NULL;
+	bool whole = mg->whole;
+	unsigned int n;
+
+	/* Past the point of no return the merge does not wait for it. */
+	if (may_wait)
+		memory_failure_lock();
+	else if (!memory_failure_trylock())
+		return NULL;
+	for_each_set_bit(n, mg->units, HUGETLB_GMEM_MAX_PIECES)
+		if (!hugetlb_gmem_merge_unit(hg, mapping,
+					     mg->index + ((pgoff_t)n << porder)))
+			whole = false;
+	if (whole)
+		folio = __hugetlb_gmem_merge(hg, &mg->xas);
 	memory_failure_unlock();
 	return folio;
 }
@@ -790,33 +1111,44 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 }
 
 /**
- * hugetlb_gmem_merge_prepare - check that a split huge page can be merged
+ * hugetlb_gmem_merge_prepare - check that split pieces can be merged
  * @hg:		the file's reservation.
  * @mapping:	the file's page cache.
- * @index:	the first 4K index of the huge page.
+ * @index:	the first 4K index of a huge page of the file.
+ * @first:	the first 4K index of the run of private memory that the
+ *		conversion leaves around the huge page.
+ * @last:	the last 4K index of that run.
  * @mg:		gets what the commit needs.
  * @err_index:	on -EAGAIN, the first 4K page held by someone else.
  *
- * What can stop a merge is a reference (only the page cache may hold the
- * pieces) or a poisoned piece; what it may need is one xarray node, taken
- * now.  The caller holds the mapping's invalidate_lock for write and has
+ * A 2M page merges when the run covers it.  Of a 1G page, the 2M units of
+ * 4K pieces that the run covers merge into 2M pieces, and the 2M pieces
+ * into the 1G folio when the run covers it all.  What can stop a merge is
+ * a reference (only the page cache may hold the pieces) or a poisoned
+ * piece; what it may need is one xarray node, for the 1G folio, taken now.
+ * The caller holds the mapping's invalidate_lock for write and has
  * unmapped the range from the host.
  *
- * Return: %0; -ENOENT if the huge page is not split; -EAGAIN; -EHWPOISON;
- * -ENOMEM.
+ * Return: %0; -ENOENT if nothing merges; -EAGAIN; -EHWPOISON (nothing
+ * merges, for a poisoned piece); -ENOMEM.
  */
 int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 			       struct address_space *mapping, pgoff_t index,
+			       pgoff_t first, pgoff_t last,
 			       struct hugetlb_gmem_merge *mg, pgoff_t *err_index)
 {
 	int err;
 
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 	VM_WARN_ON_ONCE(!IS_ALIGNED(index, pages_per_huge_page(hg->h)));
-	err = hugetlb_gmem_check_pieces(hg, mapping, index, err_index);
+	mg->index = index;
+	err = hugetlb_gmem_check_units(hg, mapping, mg, first, last, err_index);
 	if (err)
 		return err;
-	mg->index = index;
+	if (!mg->whole) {
+		mg->xas = (struct xa_state)__XA_STATE(NULL, 0, 0, 0);
+		return 0;
+	}
 	return hugetlb_gmem_merge_xas(hg, mapping, index, &mg->xas, GFP_KERNEL);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_prepare);
@@ -829,16 +1161,12 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_prepare);
 void hugetlb_gmem_merge_abort(struct hugetlb_gmem *hg,
 			      struct hugetlb_gmem_merge *mg)
 {
-	struct address_space *mapping = container_of(mg->xas.xa,
-						     struct address_space, i_pages);
-
-	lockdep_assert_held_write(&mapping->invalidate_lock);
 	xas_destroy(&mg->xas);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
 
 /**
- * hugetlb_gmem_merge_commit - merge a split huge page back into one folio
+ * hugetlb_gmem_merge_commit - merge split pieces
  * @hg:		the file's reservation.
  * @mapping:	the file's page cache.
  * @mg:		the prepared merge.
@@ -846,14 +1174,14 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
  * Cannot fail and allocates nothing; references taken since the prepare
  * can only be transient, and are waited for.  HVO is redone later, by
  * hugetlb_gmem_merge_finish().  A piece poisoned since the prepare, or
- * memory failure at work meanwhile, leaves the huge page split.
+ * memory failure at work meanwhile, leaves the pieces split.
  */
 void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
 			       struct hugetlb_gmem_merge *mg)
 {
 	lockdep_assert_held_write(&mapping->invalidate_lock);
-	__hugetlb_gmem_merge(hg, &mg->xas, false);
+	hugetlb_gmem_merge_units(hg, mapping, mg, false);
 	/* Frees the node if the store did not need it. */
 	xas_destroy(&mg->xas);
 }
@@ -972,8 +1300,10 @@ static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
  * @hg:		the file's reservation.
  * @mapping:	the file's page cache.
  * @index:	the 4K index.
- * @split:	when the huge page has to be allocated, split it at once (the
- *		range is not wholly private).
+ * @split:	%NULL, or when the huge page has to be allocated, split it at
+ *		once (the range is not wholly private): for a 1G page, into
+ *		2M pieces, and those of this bitmap (bit n for the n-th) on
+ *		into 4K pieces.
  *
  * Allocation is serialised per huge range, so racing callers take one
  * folio between them and none sees a spurious failure.  The caller holds
@@ -984,7 +1314,7 @@ static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
  */
 struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 				     struct address_space *mapping,
-				     pgoff_t index, bool split)
+				     pgoff_t index, const unsigned long *split)
 {
 	pgoff_t huge_index = round_down(index, pages_per_huge_page(hg->h));
 	struct inode *inode = mapping->host;
@@ -1032,7 +1362,8 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	 * to wait on the fault mutex for the pieces.
 	 */
 	folio_unlock(folio);
-	while ((err = hugetlb_gmem_split_prepare(hg, folio, 1, &sp)) == -EAGAIN)
+	while ((err = __hugetlb_gmem_split_prepare(hg, folio, 1, split,
+						   &sp)) == -EAGAIN)
 		gmem_wait_transient_refs(&tries);
 	if (err) {
 		hugetlb_gmem_remove(hg, folio);
@@ -1040,7 +1371,7 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 		goto out;
 	}
 	hugetlb_gmem_split_commit(hg, &sp, 1);
-	/* Our reference is on the first piece now. */
+	/* Our reference is on what holds the first page now. */
 	folio_put(folio);
 	folio = filemap_lock_folio(mapping, index);
 out:
@@ -1068,12 +1399,14 @@ static void hugetlb_gmem_zero_part(struct page *head, pgoff_t index,
 /*
  * Take a split huge page out of the pool, for a file that goes away while
  * someone still holds one of its pieces (a pin): its pieces go to the page
- * allocator one by one, when their last holders let them go.
+ * allocator one by one, when their last holders let them go.  They are
+ * page cache folios then, 2M pieces counted as file THPs.
  */
 static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 				  struct address_space *mapping, pgoff_t index)
 {
-	long nr = pages_per_huge_page(hg->h);
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+	long i, nr = pages_per_huge_page(hg->h);
 	struct page *head = xa_load(&mapping->i_pages, index);
 	unsigned long pfn = page_to_pfn(head);
 	struct hugetlb_cgroup_detached *charge;
@@ -1082,41 +1415,79 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 	if (charge)
 		hugetlb_cgroup_uncharge_detached(charge);
 	kfree(charge);
-	/* Out of the pool: memory failure leaves the pieces alone now. */
+	/*
+	 * Out of the pool: memory failure leaves the pieces alone now.  It
+	 * must not find a 2M piece one, and then not one, midway: held off
+	 * until they are page cache folios of their own.
+	 */
+	memory_failure_lock();
 	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
 	/* As for a poisoned page: see hugetlb_gmem_remove(). */
 	hugepage_subpool_put_lost_page(hg->spool);
 	hugetlb_remove_lost_page(hg->h, page_to_nid(head));
 	/* Page cache pages now, which their removal below uncounts. */
 	mod_node_page_state(page_pgdat(head), NR_FILE_PAGES, nr);
+	for (i = 0; i < nr; i += 1L << porder) {
+		struct folio *piece = page_folio(nth_page(head, i));
+
+		if (folio_test_pmd_mappable(piece))
+			lruvec_stat_mod_folio(piece, NR_FILE_THPS,
+					      folio_nr_pages(piece));
+		/*
+		 * The page allocator takes back a poisoned page only as an
+		 * order-0 page: keep a 2M piece that holds one, as memory
+		 * failure keeps a poisoned 4K piece.
+		 */
+		if (folio_test_large(piece) &&
+		    folio_test_has_hwpoisoned(piece))
+			folio_get(piece);
+	}
 
 	truncate_inode_pages_range(mapping, (loff_t)index << PAGE_SHIFT,
 				   ((loff_t)(index + nr) << PAGE_SHIFT) - 1);
+	memory_failure_unlock();
 	hugetlb_gmem_sub_blocks(hg, mapping->host);
 	count_vm_event(HUGETLB_GMEM_DISSOLVE);
 	trace_hugetlb_gmem_dissolve(pfn, index, huge_page_order(hg->h));
 }
 
 /*
- * hugetlb_gmem_check_pieces() for a truncation, which has no caller to
- * report EAGAIN to: references that go away soon (per-CPU LRU and mlock
- * batches, a lookup, a vCPU that just faulted a page in) are waited for,
- * for about 10 ms when the file goes away, before a piece counts as held.
+ * Merge a split huge page that a truncation covers whole, which has no
+ * caller to report EAGAIN to: references that go away soon (per-CPU LRU
+ * and mlock batches, a lookup, a vCPU that just faulted a page in) are
+ * waited for, for about 10 ms when the file goes away, before a piece
+ * counts as held.
+ *
+ * Return: the huge folio, or %NULL when its pieces stay split (held, or
+ * poisoned).
  */
-static int hugetlb_gmem_check_held_pieces(struct hugetlb_gmem *hg,
-					  struct address_space *mapping,
-					  pgoff_t index, bool evict)
+static struct folio *hugetlb_gmem_merge_whole(struct hugetlb_gmem *hg,
+					      struct address_space *mapping,
+					      pgoff_t index, bool evict)
 {
+	pgoff_t last = index + pages_per_huge_page(hg->h) - 1, unused;
+	struct hugetlb_gmem_merge mg = { .index = index };
 	int err, tries = evict ? 10 : 1;
-	pgoff_t unused;
+	struct folio *folio;
 
-	while ((err = hugetlb_gmem_check_pieces(hg, mapping, index,
-						&unused)) == -EAGAIN && tries--) {
+	while ((err = hugetlb_gmem_check_units(hg, mapping, &mg, index, last,
+					       &unused)) == -EAGAIN &&
+	       tries--) {
 		lru_add_drain_all();
 		if (tries)
 			usleep_range(1000, 2000);
 	}
-	return err;
+	if (err || !mg.whole)
+		return NULL;
+	/*
+	 * One small node, at most, lest a huge page leave the pool when the
+	 * file is closed by a task that may not allocate any more.
+	 */
+	hugetlb_gmem_merge_xas(hg, mapping, index, &mg.xas,
+			       GFP_KERNEL | __GFP_NOFAIL);
+	folio = hugetlb_gmem_merge_units(hg, mapping, &mg, true);
+	xas_destroy(&mg.xas);
+	return folio;
 }
 
 #define HUGETLB_GMEM_REMOVE_BATCH	16
@@ -1158,36 +1529,19 @@ static void __hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 		pgoff_t last = min(index + nr, end);
 		bool whole = first == index && last == index + nr;
 		struct folio *folio;
-		int err;
 
 		folio = xa_load(&mapping->i_pages, index);
 		if (!folio)
 			continue;
 
 		if (!folio_test_hugetlb(folio) && whole) {
-			err = hugetlb_gmem_check_held_pieces(hg, mapping, index,
-							     evict);
-			if (!err) {
-				XA_STATE(xas, NULL, 0);
-				struct folio *merged = NULL;
+			struct folio *merged;
 
-				/*
-				 * One small node, at most, lest a huge page
-				 * leave the pool when the file is closed by
-				 * a task that may not allocate any more.
-				 */
-				err = hugetlb_gmem_merge_xas(hg, mapping, index,
-							     &xas, GFP_KERNEL |
-							     __GFP_NOFAIL);
-				if (!err)
-					merged = __hugetlb_gmem_merge(hg, &xas, true);
-				xas_destroy(&xas);
-				if (merged)
-					folio = merged;
-				else if (!err)
-					err = -EHWPOISON;
-			}
-			if (err && evict) {
+			merged = hugetlb_gmem_merge_whole(hg, mapping, index,
+							  evict);
+			if (merged) {
+				folio = merged;
+			} else if (evict) {
 				hugetlb_gmem_dissolve(hg, mapping, index);
 				continue;
 			}

@@ -366,7 +366,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 	if (!memory_failure_trylock())
 		return;
-	if (!gmem_freeze_pages(head, HPAGE_PMD_NR)) {
+	if (!gmem_freeze_pages(head, HPAGE_PMD_NR, 0)) {
 		count_vm_event(THP_GMEM_MERGE_POISONED);
 		trace_thp_gmem_merge_poisoned(page_to_pfn(head), index);
 		goto out;
@@ -376,7 +376,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 * the frozen pages retry until they are a folio.
 	 */
 	if (!gmem_merge_store(&xas, head)) {
-		gmem_unfreeze_pages(head, HPAGE_PMD_NR);
+		gmem_unfreeze_pages(head, HPAGE_PMD_NR, 0);
 		goto out;
 	}
 
@@ -384,7 +384,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 * The first page keeps its flags (on the unevictable LRU, up to
 	 * date); the LRU counts pages, so its size stays as it is.
 	 */
-	merge_pages_to_folio(head, HPAGE_PMD_ORDER, ~0UL);
+	merge_pages_to_folio(head, HPAGE_PMD_ORDER, 0, ~0UL);
 	folio = page_folio(head);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
 			      folio_ref_count(folio), folio);

@@ -15,24 +15,37 @@
 struct hugetlb_gmem;
 struct hugetlb_cgroup_detached;
 
+/* The 2M pieces of the largest huge page that splits in two levels (1G). */
+#define HUGETLB_GMEM_MAX_PIECES	(1U << (PUD_SHIFT - PMD_SHIFT))
+
 /* A split of a huge folio, prepared: see hugetlb_gmem_split_prepare(). */
 struct hugetlb_gmem_split {
 	struct hugetlb_gmem *hg;
+	/* A hugetlb folio, or a 2M piece of a split 1G page. */
 	struct folio *folio;
 	int refs;
-	/* Holds the folio's hugetlb cgroup charge while it is split. */
+	/*
+	 * Holds a hugetlb folio's cgroup charge while it is split; %NULL
+	 * for a 2M piece.
+	 */
 	struct hugetlb_cgroup_detached *charge;
-	/* Holds the xarray nodes for the 4K entries. */
+	/* Holds the xarray nodes for the new entries. */
 	struct xa_state xas;
 	/* The vmemmap pages that undoing HVO maps. */
 	struct list_head vmemmap_pages;
 	/* HVO was undone ahead of the commit. */
 	bool restored;
+	/* Of a 1G folio: the 2M pieces that go on into 4K pieces. */
+	DECLARE_BITMAP(to_4k, HUGETLB_GMEM_MAX_PIECES);
 };
 
-/* A merge of a split huge page, prepared: see hugetlb_gmem_merge_prepare(). */
+/* A merge of split pieces, prepared: see hugetlb_gmem_merge_prepare(). */
 struct hugetlb_gmem_merge {
 	pgoff_t index;
+	/* Of a split 1G page: the 2M units whose 4K pieces merge. */
+	DECLARE_BITMAP(units, HUGETLB_GMEM_MAX_PIECES);
+	/* The pieces merge into the huge folio. */
+	bool whole;
 	/* The huge entry's store, with the node it may need. */
 	struct xa_state xas;
 };
@@ -72,22 +85,26 @@ static inline void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg)
 unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg);
 struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 				     struct address_space *mapping,
-				     pgoff_t index, bool split);
+				     pgoff_t index, const unsigned long *split);
 void hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			   struct address_space *mapping,
 			   pgoff_t start, pgoff_t end);
 void hugetlb_gmem_evict(struct hugetlb_gmem *hg, struct address_space *mapping);
 int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
-			       int refs, struct hugetlb_gmem_split *sp);
+			       int refs, pgoff_t start, pgoff_t end,
+			       struct hugetlb_gmem_split *sp);
 struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
 						struct address_space *mapping,
-						pgoff_t index,
+						pgoff_t index, pgoff_t start,
+						pgoff_t end,
 						struct hugetlb_gmem_split *sp);
+void hugetlb_gmem_init_mapping(struct address_space *mapping);
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr);
 void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp);
 int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 			       struct address_space *mapping, pgoff_t index,
+			       pgoff_t first, pgoff_t last,
 			       struct hugetlb_gmem_merge *mg, pgoff_t *err_index);
 void hugetlb_gmem_merge_abort(struct hugetlb_gmem *hg,
 			      struct hugetlb_gmem_merge *mg);

@@ -31,12 +31,13 @@ struct kvm_gmem_huge_ops {
 			     struct address_space *mapping);
 	/*
 	 * R.  The folio holding @index, locked, allocated if absent; ERR_PTR
-	 * on failure.  @split: the huge range is not wholly private, so a
-	 * new folio must be 4K.
+	 * on failure.  @split: %NULL if the huge range is wholly private;
+	 * else a new huge folio must be split, and its 2M units whose bit is
+	 * set (those not wholly private) must be 4K.
 	 */
 	struct folio *(*get_folio)(struct kvm_gmem_huge *gh,
 				   struct address_space *mapping,
-				   pgoff_t index, bool split);
+				   pgoff_t index, const unsigned long *split);
 	/* W.  Free [start, end) of the file; zero what stays of a page. */
 	void (*punch)(struct kvm_gmem_huge *gh, struct address_space *mapping,
 		      pgoff_t start, pgoff_t end);
@@ -53,44 +54,51 @@ struct kvm_gmem_huge_ops {
 
 	/*
 	 * Conversions of huge pages, W unless said otherwise.  A conversion
-	 * to shared splits every huge folio in its range (shared pages are
-	 * 4K folios); one to private merges every huge range that becomes
-	 * wholly private.  Each huge page's work is one slot of split_size
-	 * or merge_size bytes.
+	 * to shared splits every huge folio in its range so that its pages
+	 * are 4K folios (shared pages are); a backing may split a folio into
+	 * large ones first, which stay whole outside the range (HugeTLB's
+	 * 1G pages into 2M pieces).  One to private merges what becomes
+	 * wholly private, inside [first, last]: as much of each huge page as
+	 * the backing can.  Each huge folio's work, or huge page's, is one
+	 * slot of split_size or merge_size bytes.
 	 *
 	 * prepare: before the point of no return; allocates what commit
 	 *	needs.  0: the slot is filled; < 0: the conversion fails
 	 *	(-EAGAIN: someone holds a page, at *err_index for a merge),
-	 *	except that a merge's -ENOENT (not split) and -EHWPOISON (a
-	 *	poisoned piece) leave the page as it is.  A split slot takes
-	 *	over the caller's reference to @folio; on failure the caller
-	 *	keeps it.
+	 *	except that a merge's -ENOENT (nothing to merge) and
+	 *	-EHWPOISON (a poisoned piece) leave the page as it is.  A
+	 *	merge that checked only part of the huge page returns
+	 *	KVM_GMEM_MERGE_PART, and the slot is filled.  A split slot
+	 *	takes over the caller's reference to @folio; on failure the
+	 *	caller keeps it.
 	 * commit: after the point of no return; allocates nothing, cannot
-	 *	fail.  Split leaves the reference on the first 4K folio and
-	 *	drops it.
+	 *	fail.  Split leaves the reference on the folio that holds
+	 *	the first page and drops it.
 	 * abort: undoes prepare.  Optional where prepare leaves nothing to
 	 *	free.
 	 * finish: after the no-fail window, best effort (HVO), with IL held
 	 *	at least shared and no conversion or punch meanwhile.  Optional.
-	 * split_prepare_shared: split_prepare of the huge folio at @index
-	 *	with IL held only shared, beside faults; it holds off those that
-	 *	would add or split a folio at @index while it looks the folio
-	 *	up.  Returns the folio, with a reference that
-	 *	@slot takes over; NULL if there is no huge folio there; an
-	 *	ERR_PTR on failure, -EAGAIN when the folio is busy.  Optional:
-	 *	without it, splits are prepared under W.
+	 * split_prepare_shared: split_prepare of the huge folio holding
+	 *	@index with IL held only shared, beside faults; it holds off
+	 *	those that would add or split a folio there while it looks the
+	 *	folio up.  Returns the folio, with a reference that @slot takes
+	 *	over; NULL if there is no huge folio there; an ERR_PTR on
+	 *	failure, -EAGAIN when the folio is busy.  Optional: without
+	 *	it, splits are prepared under W.
 	 */
 	size_t split_size, merge_size;
 	int (*split_prepare)(struct kvm_gmem_huge *gh, struct folio *folio,
-			     void *slot);
+			     pgoff_t start, pgoff_t end, void *slot);
 	struct folio *(*split_prepare_shared)(struct kvm_gmem_huge *gh,
 					      struct address_space *mapping,
-					      pgoff_t index, void *slot);
+					      pgoff_t index, pgoff_t start,
+					      pgoff_t end, void *slot);
 	void (*split_commit)(struct kvm_gmem_huge *gh, void *slots, int nr);
 	void (*split_abort)(struct kvm_gmem_huge *gh, void *slots, int nr);
 	int (*merge_prepare)(struct kvm_gmem_huge *gh,
 			     struct address_space *mapping, pgoff_t index,
-			     void *slot, pgoff_t *err_index);
+			     pgoff_t first, pgoff_t last, void *slot,
+			     pgoff_t *err_index);
 	void (*merge_commit)(struct kvm_gmem_huge *gh,
 			     struct address_space *mapping, void *slots, int nr);
 	void (*merge_abort)(struct kvm_gmem_huge *gh, void *slots, int nr);
@@ -115,11 +123,27 @@ struct kvm_gmem_huge {
 	struct mutex convert_lock;
 };
 
+/* merge_prepare() filled the slot, but checked only part of the page. */
+#define KVM_GMEM_MERGE_PART	1
+
+/* The 2M units of the largest huge page (1G). */
+#define KVM_GMEM_HUGE_MAX_UNITS	(1U << (PUD_SHIFT - PMD_SHIFT))
+
+/*
+ * The unit of a file's huge pages that a split may leave whole: 2M, which
+ * a 1G HugeTLB page splits into first.
+ */
+static inline pgoff_t kvm_gmem_huge_unit(struct kvm_gmem_huge *gh)
+{
+	return 1UL << min_t(unsigned int, gh->order, PMD_SHIFT - PAGE_SHIFT);
+}
+
 /*
  * One conversion's splits or merges, between prepare and finish.  Splits
  * prepared with IL held shared keep their folios in @folios, to see under W
  * that the file still has those huge folios, and no others.  Merges keep
- * the first index of their huge pages in @merges, in order.
+ * the first index of the huge pages they merge whole in @merges, in order,
+ * @nr_merges of them.
  */
 struct kvm_gmem_huge_work {
 	bool to_private;
@@ -127,6 +151,7 @@ struct kvm_gmem_huge_work {
 	void *slots;
 	struct folio **folios;
 	pgoff_t *merges;
+	int nr_merges;
 	int shared_err;
 };
 

@@ -19,7 +19,8 @@
 
 static struct folio *kvm_gmem_4k_get_folio(struct kvm_gmem_huge *gh,
 					   struct address_space *mapping,
-					   pgoff_t index, bool split)
+					   pgoff_t index,
+					   const unsigned long *split)
 {
 	return filemap_grab_folio(mapping, index);
 }
@@ -36,6 +37,20 @@ static const struct kvm_gmem_huge_ops kvm_gmem_4k_ops = {
 	.get_folio	= kvm_gmem_4k_get_folio,
 	.punch		= kvm_gmem_4k_punch,
 };
+
+/*
+ * A large folio that holds a poisoned page (a THP whose split memory
+ * failure could not do, a 2M piece of a split 1G page) keeps it: no huge
+ * mapping may cover it.  (A hugetlb folio's poison is the folio's.)
+ */
+static int __maybe_unused kvm_gmem_huge_max_order(struct kvm_gmem_huge *gh,
+						  struct folio *folio)
+{
+	if (folio_test_large(folio) && !folio_test_hugetlb(folio) &&
+	    folio_test_has_hwpoisoned(folio))
+		return 0;
+	return folio_order(folio);
+}
 
 /* --- HugeTLB pages, from the pools ------------------------------------ */
 
@@ -58,13 +73,20 @@ static void kvm_gmem_hugetlb_destroy(struct kvm_gmem_huge *gh)
 	hugetlb_gmem_unreserve(gh->priv);
 }
 
+static void kvm_gmem_hugetlb_init_mapping(struct kvm_gmem_huge *gh,
+					  struct address_space *mapping)
+{
+	hugetlb_gmem_init_mapping(mapping);
+}
+
 /*
  * With @split, the new huge page goes into the page cache whole and is
  * split there, under the range's fault mutex (hugetlb_gmem_get_folio()).
  */
 static struct folio *kvm_gmem_hugetlb_get_folio(struct kvm_gmem_huge *gh,
 						struct address_space *mapping,
-						pgoff_t index, bool split)
+						pgoff_t index,
+						const unsigned long *split)
 {
 	return hugetlb_gmem_get_folio(gh->priv, mapping, index, split);
 }
@@ -83,17 +105,20 @@ static void kvm_gmem_hugetlb_evict(struct kvm_gmem_huge *gh,
 }
 
 static int kvm_gmem_hugetlb_split_prepare(struct kvm_gmem_huge *gh,
-					  struct folio *folio, void *slot)
+					  struct folio *folio, pgoff_t start,
+					  pgoff_t end, void *slot)
 {
-	return hugetlb_gmem_split_prepare(gh->priv, folio, 1, slot);
+	return hugetlb_gmem_split_prepare(gh->priv, folio, 1, start, end, slot);
 }
 
 /* The range's fault mutex holds off faults' allocations and splits there. */
 static struct folio *kvm_gmem_hugetlb_split_prepare_shared(struct kvm_gmem_huge *gh,
 							   struct address_space *mapping,
-							   pgoff_t index, void *slot)
+							   pgoff_t index, pgoff_t start,
+							   pgoff_t end, void *slot)
 {
-	return hugetlb_gmem_split_prepare_shared(gh->priv, mapping, index, slot);
+	return hugetlb_gmem_split_prepare_shared(gh->priv, mapping, index,
+						 start, end, slot);
 }
 
 /* One commit for all: the vmemmap of all of them is restored at once. */
@@ -122,11 +147,15 @@ static void kvm_gmem_hugetlb_split_abort(struct kvm_gmem_huge *gh,
 
 static int kvm_gmem_hugetlb_merge_prepare(struct kvm_gmem_huge *gh,
 					  struct address_space *mapping,
-					  pgoff_t index, void *slot,
+					  pgoff_t index, pgoff_t first,
+					  pgoff_t last, void *slot,
 					  pgoff_t *err_index)
 {
-	return hugetlb_gmem_merge_prepare(gh->priv, mapping, index, slot,
-					  err_index);
+	struct hugetlb_gmem_merge *mg = slot;
+	int r = hugetlb_gmem_merge_prepare(gh->priv, mapping, index, first,
+					   last, mg, err_index);
+
+	return r ?: mg->whole ? 0 : KVM_GMEM_MERGE_PART;
 }
 
 static void kvm_gmem_hugetlb_merge_commit(struct kvm_gmem_huge *gh,
@@ -161,9 +190,11 @@ static void kvm_gmem_hugetlb_merge_finish(struct kvm_gmem_huge *gh,
 static const struct kvm_gmem_huge_ops kvm_gmem_hugetlb_ops = {
 	.init		= kvm_gmem_hugetlb_init,
 	.destroy	= kvm_gmem_hugetlb_destroy,
+	.init_mapping	= kvm_gmem_hugetlb_init_mapping,
 	.get_folio	= kvm_gmem_hugetlb_get_folio,
 	.punch		= kvm_gmem_hugetlb_punch,
 	.evict		= kvm_gmem_hugetlb_evict,
+	.max_order	= kvm_gmem_huge_max_order,
 	.splits_in_cache = true,
 	.split_size	= sizeof(struct hugetlb_gmem_split),
 	.split_prepare	= kvm_gmem_hugetlb_split_prepare,
@@ -198,9 +229,10 @@ static void kvm_gmem_thp_init_mapping(struct kvm_gmem_huge *gh,
 
 static struct folio *kvm_gmem_thp_get_folio(struct kvm_gmem_huge *gh,
 					    struct address_space *mapping,
-					    pgoff_t index, bool split)
+					    pgoff_t index,
+					    const unsigned long *split)
 {
-	struct folio *folio = thp_gmem_get_folio(mapping, index, split);
+	struct folio *folio = thp_gmem_get_folio(mapping, index, !!split);
 
 	/* No 2M page for this range: 4K pages. */
 	return folio ?: filemap_grab_folio(mapping, index);
@@ -249,20 +281,9 @@ static void kvm_gmem_thp_punch(struct kvm_gmem_huge *gh,
 		kvm_gmem_4k_punch(gh, mapping, start, end);
 }
 
-/*
- * A THP whose split memory failure could not do keeps its poisoned 4K
- * page: no huge mapping may cover it.
- */
-static int kvm_gmem_thp_max_order(struct kvm_gmem_huge *gh,
-				  struct folio *folio)
-{
-	if (folio_test_large(folio) && folio_test_has_hwpoisoned(folio))
-		return 0;
-	return folio_order(folio);
-}
-
 static int kvm_gmem_thp_split_prepare(struct kvm_gmem_huge *gh,
-				      struct folio *folio, void *slot)
+				      struct folio *folio, pgoff_t start,
+				      pgoff_t end, void *slot)
 {
 	return thp_gmem_split_prepare(folio, slot);
 }
@@ -291,13 +312,18 @@ static void kvm_gmem_thp_split_abort(struct kvm_gmem_huge *gh, void *slots,
 	}
 }
 
-/* The slot is the first 4K index of the range. */
+/* The slot is the first 4K index of the range, which [first, last] covers. */
 static int kvm_gmem_thp_merge_prepare(struct kvm_gmem_huge *gh,
 				      struct address_space *mapping,
-				      pgoff_t index, void *slot,
+				      pgoff_t index, pgoff_t first,
+				      pgoff_t last, void *slot,
 				      pgoff_t *err_index)
 {
-	int r = thp_gmem_merge_prepare(mapping, index, err_index);
+	int r;
+
+	if (index < first || index + (1UL << gh->order) - 1 > last)
+		return -ENOENT;
+	r = thp_gmem_merge_prepare(mapping, index, err_index);
 
 	if (!r)
 		*(pgoff_t *)slot = index;
@@ -320,7 +346,7 @@ static const struct kvm_gmem_huge_ops kvm_gmem_thp_ops = {
 	.init_mapping	= kvm_gmem_thp_init_mapping,
 	.get_folio	= kvm_gmem_thp_get_folio,
 	.punch		= kvm_gmem_thp_punch,
-	.max_order	= kvm_gmem_thp_max_order,
+	.max_order	= kvm_gmem_huge_max_order,
 	.split_size	= sizeof(struct thp_gmem_split),
 	.split_prepare	= kvm_gmem_thp_split_prepare,
 	.split_commit	= kvm_gmem_thp_split_commit,
@@ -386,26 +412,36 @@ void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
 	w->folios = NULL;
 	w->merges = NULL;
 	w->nr = 0;
+	w->nr_merges = 0;
 	w->shared_err = 0;
 }
 
-/* A huge folio to split, with a reference; NULL if there is none. */
-static struct folio *kvm_gmem_huge_folio(struct kvm_gmem_huge *gh,
-					 struct address_space *mapping,
+/*
+ * The huge folio (a huge page, or a 2M piece of a split 1G page) holding
+ * @index, to split, with a reference; NULL if there is none.
+ */
+static struct folio *kvm_gmem_huge_folio(struct address_space *mapping,
 					 pgoff_t index)
 {
 	struct folio *folio = filemap_get_folio(mapping, index);
 
 	if (IS_ERR(folio))
 		return NULL;
-	/* Split already: its first page is a 4K folio. */
+	/* Split already: a 4K folio. */
 	if (!folio_test_large(folio)) {
 		folio_put(folio);
 		return NULL;
 	}
-	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != gh->order ||
-			      folio->index != index, folio);
 	return folio;
+}
+
+/* Past the huge folio @folio holds @index in, or past @index's 2M unit. */
+static pgoff_t kvm_gmem_huge_next(struct kvm_gmem_huge *gh,
+				  struct folio *folio, pgoff_t index)
+{
+	if (folio)
+		return folio_next_index(folio);
+	return round_down(index, kvm_gmem_huge_unit(gh)) + kvm_gmem_huge_unit(gh);
 }
 
 /*
@@ -423,9 +459,10 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 				  pgoff_t end)
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
-	pgoff_t nr = 1UL << gh->order;
-	pgoff_t index, from = round_down(start, nr);
-	unsigned long max = DIV_ROUND_UP(end - from, nr);
+	pgoff_t unit = kvm_gmem_huge_unit(gh);
+	pgoff_t index, from = round_down(start, unit);
+	/* Each huge folio is 2M at least. */
+	unsigned long max = DIV_ROUND_UP(end - from, unit);
 	struct folio *folio;
 
 	lockdep_assert_held(&gh->convert_lock);
@@ -441,8 +478,8 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 		w->shared_err = -ENOMEM;
 		return;
 	}
-	for (index = from; index < end; index += nr) {
-		folio = ops->split_prepare_shared(gh, mapping, index,
+	for (index = from; index < end; index = kvm_gmem_huge_next(gh, folio, index)) {
+		folio = ops->split_prepare_shared(gh, mapping, index, start, end,
 						  w->slots + w->nr * ops->split_size);
 		if (IS_ERR(folio)) {
 			w->shared_err = PTR_ERR(folio);
@@ -473,10 +510,12 @@ static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 	pgoff_t index;
 	int i = 0;
 
-	for (index = from; index < to; index += 1UL << gh->order) {
+	for (index = from; index < to; index = kvm_gmem_huge_next(gh, folio, index)) {
 		folio = xa_load(&mapping->i_pages, index);
-		if (!folio || xa_is_value(folio) || !folio_test_large(folio))
+		if (!folio || xa_is_value(folio) || !folio_test_large(folio)) {
+			folio = NULL;
 			continue;
+		}
 		if (i == w->nr || w->folios[i] != folio)
 			return false;
 		i++;
@@ -498,8 +537,9 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 			  pgoff_t *err_index)
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
-	pgoff_t nr = 1UL << gh->order;
-	pgoff_t index, from = round_down(start, nr), to = end;
+	pgoff_t nr = 1UL << gh->order, unit = kvm_gmem_huge_unit(gh);
+	pgoff_t index, from, step;
+	struct folio *folio = NULL;
 	size_t size;
 	int r;
 
@@ -508,7 +548,8 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 
 	if (w->folios || w->shared_err) {
 		r = w->shared_err;
-		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w, from, to))
+		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w,
+						  round_down(start, unit), end))
 			return 0;
 		kvm_gmem_huge_abort(gh, w);
 		if (r && r != -EAGAIN)
@@ -516,47 +557,47 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 	}
 	if (!gh->order)
 		return 0;
-	/* Merged only when all of it is private: inside [first, last]. */
-	if (w->to_private) {
-		from = max(from, round_up(first, nr));
-		to = round_down(last + 1, nr) >= nr ?
-		     min(to, round_down(last + 1, nr) - nr + 1) : 0;
-	}
-	if (from >= to)
-		return 0;
-
+	/*
+	 * Merges go by huge page, each of which merges what becomes wholly
+	 * private of it, inside [first, last]; splits by huge folio, each 2M
+	 * at least.
+	 */
+	step = w->to_private ? nr : unit;
+	from = round_down(start, step);
 	size = w->to_private ? ops->merge_size : ops->split_size;
-	w->slots = kvcalloc(DIV_ROUND_UP(to - from, nr), size, GFP_KERNEL);
+	w->slots = kvcalloc(DIV_ROUND_UP(end - from, step), size, GFP_KERNEL);
 	if (w->to_private)
-		w->merges = kvcalloc(DIV_ROUND_UP(to - from, nr),
+		w->merges = kvcalloc(DIV_ROUND_UP(end - from, step),
 				     sizeof(*w->merges), GFP_KERNEL);
 	if (!w->slots || (w->to_private && !w->merges)) {
 		kvm_gmem_huge_abort(gh, w);
 		return -ENOMEM;
 	}
 
-	for (index = from; index < to; index += nr) {
+	for (index = from; index < end;
+	     index = w->to_private ? index + nr :
+		     kvm_gmem_huge_next(gh, folio, index)) {
 		void *slot = w->slots + w->nr * size;
-		struct folio *folio;
 
 		if (w->to_private) {
-			r = ops->merge_prepare(gh, mapping, index, slot,
-					       err_index);
-			/* Not split, or poisoned: stays as it is. */
+			r = ops->merge_prepare(gh, mapping, index, first, last,
+					       slot, err_index);
+			/* Nothing to merge, or poisoned: stays as it is. */
 			if (r == -ENOENT || r == -EHWPOISON)
 				continue;
 			if (!r)
-				w->merges[w->nr] = index;
+				w->merges[w->nr_merges++] = index;
+			if (r == KVM_GMEM_MERGE_PART)
+				r = 0;
 		} else {
-			folio = kvm_gmem_huge_folio(gh, mapping, index);
+			folio = kvm_gmem_huge_folio(mapping, index);
 			if (!folio)
 				continue;
-			r = ops->split_prepare(gh, folio, slot);
-			if (r) {
+			r = ops->split_prepare(gh, folio, start, end, slot);
+			if (r == -EAGAIN)
+				*err_index = max(folio->index, start);
+			if (r)
 				folio_put(folio);
-				if (r == -EAGAIN)
-					*err_index = max(index, start);
-			}
 		}
 		if (r) {
 			kvm_gmem_huge_abort(gh, w);

@@ -35,13 +35,26 @@ DECLARE_EVENT_CLASS(hugetlb_gmem_page,
 		  __entry->pfn, __entry->index, __entry->order)
 );
 
-/* A huge folio became 4K folios; its poisoned pages stay out of use. */
+/*
+ * A huge folio became 4K folios (2M) or 2M pieces (1G); its poisoned pages
+ * stay out of use.
+ */
 DEFINE_EVENT(hugetlb_gmem_page, hugetlb_gmem_split,
 	TP_PROTO(unsigned long pfn, pgoff_t index, unsigned int order),
 	TP_ARGS(pfn, index, order));
 
-/* The 4K folios of a split page became its huge folio again. */
+/* The pieces of a split page became its huge folio again. */
 DEFINE_EVENT(hugetlb_gmem_page, hugetlb_gmem_merge,
+	TP_PROTO(unsigned long pfn, pgoff_t index, unsigned int order),
+	TP_ARGS(pfn, index, order));
+
+/* A 2M piece of a split 1G page became 4K folios. */
+DEFINE_EVENT(hugetlb_gmem_page, hugetlb_gmem_split_piece,
+	TP_PROTO(unsigned long pfn, pgoff_t index, unsigned int order),
+	TP_ARGS(pfn, index, order));
+
+/* The 4K folios of a 2M piece of a split 1G page became one again. */
+DEFINE_EVENT(hugetlb_gmem_page, hugetlb_gmem_merge_piece,
 	TP_PROTO(unsigned long pfn, pgoff_t index, unsigned int order),
 	TP_ARGS(pfn, index, order));
 

@@ -147,7 +147,6 @@ struct samples {
 };
 
 void read_counters(struct counters *c);
-void read_vm_stats(int vm_fd, uint64_t pages[3]);
 void print_report(const struct vm *vm, const struct machine *m,
 		  struct converter *cv, const struct samples *s);
 int check_run(const struct vm *vm, const struct machine *m,

@@ -51,40 +51,6 @@ void read_counters(struct counters *c)
 	fclose(f);
 }
 
-/* KVM's binary statistics of the VM: pages_4k, pages_2m, pages_1g. */
-void read_vm_stats(int vm_fd, uint64_t pages[3])
-{
-	static const char * const names[3] = { "pages_4k", "pages_2m", "pages_1g" };
-	struct kvm_stats_header hdr;
-	struct kvm_stats_desc *desc;
-	size_t desc_size;
-	uint32_t i;
-	int fd, j;
-
-	memset(pages, 0, 3 * sizeof(pages[0]));
-	fd = ioctl(vm_fd, KVM_GET_STATS_FD, NULL);
-	if (fd < 0)
-		die_errno("KVM_GET_STATS_FD");
-	if (pread(fd, &hdr, sizeof(hdr), 0) != sizeof(hdr))
-		die_errno("reading the VM's stats header");
-	desc_size = sizeof(*desc) + hdr.name_size;
-	desc = malloc(desc_size * hdr.num_desc);
-	if (!desc || pread(fd, desc, desc_size * hdr.num_desc, hdr.desc_offset) !=
-		     (ssize_t)(desc_size * hdr.num_desc))
-		die_errno("reading the VM's stats descriptors");
-	for (i = 0; i < hdr.num_desc; i++) {
-		struct kvm_stats_desc *d = (void *)((char *)desc + i * desc_size);
-
-		for (j = 0; j < 3; j++)
-			if (!strcmp(d->name, names[j]) &&
-			    pread(fd, &pages[j], sizeof(pages[j]),
-				  hdr.data_offset + d->offset) != sizeof(pages[j]))
-				die_errno("reading the VM's stats");
-	}
-	free(desc);
-	close(fd);
-}
-
 static uint64_t median(uint64_t *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_u64);

@@ -41,6 +41,8 @@ bool gmem_host_can_fault(void *addr, size_t size, int advice);
 struct gmem_huge_stats {
 	uint64_t splits, merges, vmemmap_restores, vmemmap_optimizes, dissolves;
 	uint64_t poisoned_splits, poisoned_merges_skipped, allocs, fallbacks;
+	/* The 2M pieces of 1G pages split into 4K pages, and merged back. */
+	uint64_t split_pieces, merge_pieces;
 };
 
 uint64_t gmem_huge_stat(enum vm_mem_backing_src_type t, const char *name);

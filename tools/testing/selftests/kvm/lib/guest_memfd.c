@@ -187,6 +187,8 @@ void gmem_huge_stats_read(enum vm_mem_backing_src_type t, struct gmem_huge_stats
 		{ "merge_poisoned", &s->poisoned_merges_skipped, true, true },
 		{ "alloc", &s->allocs, false, true },
 		{ "fallback", &s->fallbacks, false, true },
+		{ "split_piece", &s->split_pieces, true, false },
+		{ "merge_piece", &s->merge_pieces, true, false },
 	};
 	int i;
 

@@ -17,10 +17,13 @@
  * guest_memfd, a file of 16 4K pages.  On guest_memfd_hugetlb_2mb the file
  * is one 2M HugeTLB page, so the conversions also split it (xarray nodes,
  * vmemmap pages) and merge it back.  On guest_memfd_hugetlb_1gb it is one
- * 1G page, of which the test uses the first 512 4K pages (what it calls
- * the whole file); the rest is made private once, at the start, so that
- * the page merges when those 512 are all private.  A 1G split takes about
- * 8300 allocations: past the 32nd, one in 331 is failed.  On
+ * 1G page, of which the test uses the first 1024 4K pages, two 2M pieces
+ * (what it calls the whole file); the rest is made private once, at the
+ * start, so that the page merges when those 1024 are all private.  A page
+ * of the second piece to shared and back, while the first holds shared
+ * pages, splits and merges that piece only.  A 1G split takes about 4200
+ * allocations, nearly all of them the vmemmap pages that undoing HVO
+ * takes: past the 32nd, one in 131 is failed.  On
  * guest_memfd_thp it is one 2M transparent huge page (the system's THP
  * setting must not be "never").  Last, a punch of the whole file, which
  * zaps in the same window (and on huge backings merges a split page after
@@ -49,8 +52,8 @@
 #include "test_util.h"
 #include "ucall_common.h"
 
-/* 4K pages the test uses: 16, or 512 on huge pages. */
-#define MAX_PAGES	512
+/* 4K pages the test uses: 16, 512 on 2M pages, 1024 on 1G pages. */
+#define MAX_PAGES	1024
 #define GMEM_GPA	BIT_ULL(32)
 #define GMEM_SLOT	10
 
@@ -238,7 +241,7 @@ static void converted(const struct conversion *c)
 }
 
 /* On huge pages, "the whole file to private" merges, "page 1 to shared" splits. */
-static struct conversion conversions[10];
+static struct conversion conversions[12];
 
 static void set_conversions(void)
 {
@@ -246,6 +249,10 @@ static void set_conversions(void)
 		{ "one shared page to private", 5, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
 		{ "pages around it to private", 3, 5, true, 0 },
 		{ "one private page to shared", 4, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+		{ "a page of the last 2M to shared", nr_pages - 5, 1, false,
+		  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
+		{ "that page to private again", nr_pages - 5, 1, true,
+		  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
 		{ "a mixed range to private, zeroed", 2, 8, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO },
 		{ "the last page to private", nr_pages - 1, 1, true,
 		  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE },
@@ -286,8 +293,8 @@ static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
 		memcpy(saved, state, sizeof(state));
 		optional = 0;
 
-		/* On a 1G page, past the 32nd allocation one in 331 (see the top). */
-		for (n = 1; ; n += huge_shift == 30 && n >= 32 ? 331 : 1) {
+		/* On a 1G page, past the 32nd allocation one in 131 (see the top). */
+		for (n = 1; ; n += huge_shift == 30 && n >= 32 ? 131 : 1) {
 			r = do_convert(&conversions[c], nth_fd, n, &left);
 
 			if (r) {
@@ -490,7 +497,7 @@ static void setup(enum vm_mem_backing_src_type t, uint64_t nr_huge, struct fault
 	backing = t;
 	huge_shift = backing_src_guest_memfd_log2(t);
 	if (huge_shift) {
-		nr_pages = MAX_PAGES;
+		nr_pages = min_t(uint64_t, MAX_PAGES, size / PAGE_SIZE);
 		file_pages = size / PAGE_SIZE;
 	}
 	set_conversions();

@@ -51,9 +51,19 @@
  * the first fault race, with FileHugePages standing in for the pool; and
  * a punch over a split THP, after which its range no longer merges.
  *
+ * On 1G pages, which split into 2M pieces first:
+ *  - one 4K page made shared splits only its 2M piece into 4K pages, and
+ *    KVM maps the other 511 pieces 2M; a second page in another piece
+ *    splits that piece only; each piece merges back when it is all private
+ *    again, and the 1G page when all of it is, mapped 1G again; a whole 2M
+ *    piece, and a range straddling two pieces, likewise; a punch of a
+ *    piece still whole zeroes it, and one of the whole page merges every
+ *    level and gives the page back to the pool.
+ *
  * With 1G pages (262144 4K pages each) the host and the guest use a fixed
  * sample of the pages: the first 112 of each huge page (where the ranges
- * converted start and end), the middle and last few, and one in 4096.
+ * converted start and end), the middle and last few, the first and last
+ * of each 2M piece.
  *
  * The harness's parent puts back what a scenario changes, whatever becomes
  * of it: the THP setting, the cgroups, the size of the pool.
@@ -123,7 +133,8 @@ static bool checked(uint64_t page)
 	uint64_t n = cmd.pages_per_huge, off = page % n;
 
 	return n <= 512 || off < 112 || off >= n - 8 ||
-	       (off >= n / 2 - 8 && off < n / 2 + 8) || !(off % 4096);
+	       (off >= n / 2 - 8 && off < n / 2 + 8) || !(off % 512) ||
+	       off % 512 == 511;
 }
 
 static void guest_code(void)
@@ -1187,6 +1198,131 @@ static void test_close_held(void)
 	assert_pool(&pool, "after the pool was grown back");
 }
 
+/* The split and merge counts of both levels of 1G pages since @before. */
+static void assert_levels(const struct gmem_huge_stats *before, uint64_t splits,
+			  uint64_t split_pieces, uint64_t merge_pieces, uint64_t merges,
+			  const char *when)
+{
+	struct gmem_huge_stats s;
+
+	read_stats(&s);
+	TEST_ASSERT(s.splits - before->splits == splits &&
+		    s.split_pieces - before->split_pieces == split_pieces &&
+		    s.merge_pieces - before->merge_pieces == merge_pieces &&
+		    s.merges - before->merges == merges &&
+		    s.vmemmap_restores - before->vmemmap_restores == splits,
+		    "%s: 1G->2M %lu, 2M->4K %lu, 4K->2M %lu, 2M->1G %lu, restores %lu; want %lu %lu %lu %lu %lu",
+		    when, s.splits - before->splits, s.split_pieces - before->split_pieces,
+		    s.merge_pieces - before->merge_pieces, s.merges - before->merges,
+		    s.vmemmap_restores - before->vmemmap_restores,
+		    splits, split_pieces, merge_pieces, merges, splits);
+}
+
+/*
+ * After the guest has touched every piece (checked() samples each): KVM
+ * maps @pages_1g more 1G pages and @pages_2m more 2M pieces than at @t0.
+ */
+static void assert_stage2(struct test *t, const uint64_t *t0, int64_t pages_1g,
+			  int64_t pages_2m, const char *when)
+{
+	int64_t d1g, d2m;
+
+	guest_do(t, OP_CHECK, 0, nr_pages);
+	d1g = vm_get_stat(t->vm, "pages_1g") - t0[0];
+	d2m = vm_get_stat(t->vm, "pages_2m") - t0[1];
+	TEST_ASSERT(d1g == pages_1g && d2m == pages_2m,
+		    "%s: %ld more 1G mappings and %ld more 2M ones, want %ld and %ld",
+		    when, d1g, d2m, pages_1g, pages_2m);
+}
+
+/* The first 4K page of the @n-th 2M piece. */
+#define PIECE(n)	((n) * 512ull)
+
+/*
+ * 1G pages split in two levels: only the 2M pieces that hold shared pages
+ * go to 4K, and each level merges back on its own (see the top).
+ */
+static void test_pieces(void)
+{
+	struct gmem_huge_stats stats;
+	struct hugetlb_pool pool;
+	uint64_t t0[2];
+	struct test t;
+
+	test_create(&t, 0);
+	memset(seeds, 6, MAX_PAGES);
+	guest_do(&t, OP_WRITE, 0, nr_pages);
+	t0[0] = vm_get_stat(t.vm, "pages_1g");
+	t0[1] = vm_get_stat(t.vm, "pages_2m");
+	read_pool(&pool);
+	read_stats(&stats);
+
+	convert(&t, PIECE(37), 1, true);
+	assert_levels(&stats, 1, 1, 0, 0, "the first 4K page of piece 37 made shared");
+	check_all(&t, "the first 4K page of piece 37 made shared");
+	assert_stage2(&t, t0, -1, 511, "the first 4K page of piece 37 made shared");
+
+	host_write(&t, PIECE(37), 1, 7);
+	convert(&t, PIECE(300) + 511, 1, true);
+	assert_levels(&stats, 1, 2, 0, 0, "the last 4K page of piece 300 made shared too");
+	check_all(&t, "the last 4K page of piece 300 made shared too");
+	assert_stage2(&t, t0, -1, 510, "the last 4K page of piece 300 made shared too");
+
+	convert(&t, PIECE(37), 1, false);
+	assert_levels(&stats, 1, 2, 1, 0, "piece 37 all private again");
+	check_all(&t, "piece 37 all private again");
+	assert_stage2(&t, t0, -1, 511, "piece 37 all private again");
+
+	convert(&t, PIECE(300) + 511, 1, false);
+	assert_levels(&stats, 1, 2, 2, 1, "the 1G page all private again");
+	check_all(&t, "the 1G page all private again");
+	assert_stage2(&t, t0, 0, 0, "the 1G page all private again");
+	assert_pool(&pool, "after the first round trips");
+
+	/* A whole 2M piece, shared pages being 4K pages. */
+	convert(&t, PIECE(100), 512, true);
+	host_write(&t, PIECE(100), 512, 8);
+	assert_levels(&stats, 2, 3, 2, 1, "a whole piece made shared");
+	check_all(&t, "a whole piece made shared");
+	assert_stage2(&t, t0, -1, 511, "a whole piece made shared");
+	convert(&t, PIECE(100), 512, false);
+	assert_levels(&stats, 2, 3, 3, 2, "a whole piece made private again");
+	check_all(&t, "a whole piece made private again");
+	assert_stage2(&t, t0, 0, 0, "a whole piece made private again");
+
+	/* Pages 510-513, straddling pieces 0 and 1. */
+	convert(&t, 510, 4, true);
+	host_write(&t, 510, 4, 9);
+	assert_levels(&stats, 3, 5, 3, 2, "4 pages straddling two pieces made shared");
+	check_all(&t, "4 pages straddling two pieces made shared");
+	assert_stage2(&t, t0, -1, 510, "4 pages straddling two pieces made shared");
+	convert(&t, 510, 4, false);
+	assert_levels(&stats, 3, 5, 5, 3, "4 pages straddling two pieces made private again");
+	check_all(&t, "4 pages straddling two pieces made private again");
+	assert_stage2(&t, t0, 0, 0, "4 pages straddling two pieces made private again");
+	assert_pool(&pool, "after the round trips");
+
+	/* A punch of a piece still whole in a split page zeroes it only. */
+	convert(&t, PIECE(37), 1, true);
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       PIECE(200) * 4096, SZ_2M), "punch a piece");
+	assert_levels(&stats, 4, 6, 5, 3, "after a punch of a whole piece");
+	assert_pool(&pool, "after a punch of a whole piece");
+	guest_do(&t, OP_CHECK_ZERO, PIECE(200), 512);
+	guest_do(&t, OP_WRITE, PIECE(200), 512);
+	check_all(&t, "after a punch of a whole piece");
+
+	/* A punch of the whole page merges both levels, and frees it. */
+	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			       0, huge), "punch the 1G page");
+	assert_levels(&stats, 4, 6, 6, 4, "after a punch of the split 1G page");
+	pool.free++;
+	pool.resv++;
+	assert_pool(&pool, "after a punch of the split 1G page");
+
+	test_destroy(&t);
+}
+
 /* Dissolved huge pages: close_held's one, none anywhere else. */
 static void assert_dissolves(const struct gmem_huge_stats *before, uint64_t want)
 {
@@ -1432,6 +1568,39 @@ TEST_F_TIMEOUT(hugetlb_2mb, poison_punch, 900)
 TEST_F_TIMEOUT(hugetlb_2mb, poison_race, 900)
 {
 	test_poison_race();
+}
+
+/* 1G HugeTLB only: its two levels of split. */
+FIXTURE(hugetlb_1gb) {
+	struct saved saved;
+	struct gmem_huge_stats before;
+};
+
+FIXTURE_VARIANT(hugetlb_1gb) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(hugetlb_1gb, guest_memfd_hugetlb_1gb) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_HUGETLB_1GB,
+};
+
+FIXTURE_SETUP(hugetlb_1gb)
+{
+	setup(variant->backing);
+	/* What can fail first: the parent restores only after a whole setup. */
+	read_stats(&self->before);
+	save(&self->saved);
+}
+
+FIXTURE_TEARDOWN_PARENT(hugetlb_1gb)
+{
+	TEST_ASSERT(!restore(&self->saved), "putting settings back");
+}
+
+TEST_F_TIMEOUT(hugetlb_1gb, pieces, 900)
+{
+	test_pieces();
+	assert_dissolves(&self->before, 0);
 }
 
 KVM_BACKING_HARNESS_MAIN
