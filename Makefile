@@ -7,6 +7,9 @@
 #   make test       build everything and run every test (TAP + verdict)
 #   make bench      conversion benchmarks (bench/) in a kernel without debug
 #                   options, under QEMU -icount (instruction time)
+#   make bench BENCH_IRQSOFF=1   the same in a kernel of its own with the
+#                   irqsoff tracer, which adds the longest interrupts-off
+#                   sections of huge page splits and merges (irqsoff_* rows)
 #   make soak       the stress test alone for SOAK_MIN minutes (default 60)
 #                   on the KASAN kernel
 #   make check      checkpatch --strict over the series and every new file
@@ -56,7 +59,9 @@ GUESTFS   := $(BUILD)/guest-initramfs.cpio
 LOGS      := $(BUILD)/logs
 LISTS     := $(H)/tests.list $(H)/demo.list
 BENCHBIN  := $(BUILD)/bench
-BENCHKOBJ := $(BUILD)/kernel-bench
+# The irqsoff tracer's hooks cost the other figures 0-6%: a kernel apart.
+BENCHKOBJ := $(BUILD)/kernel-bench$(if $(BENCH_IRQSOFF),-irqsoff)
+BENCHCONF := kvm_gmem.config kvm_gmem_vm.config $(if $(BENCH_IRQSOFF),kvm_gmem_bench_irqsoff.config)
 MODKOBJ   := $(BUILD)/kernel-kvm-module
 # The QEMU of the TCG runs: Debian's, rebuilt with the fixes in $(H)/qemu.
 export GMEM_TCG_QEMU := $(BUILD)/qemu/qemu-system-x86_64
@@ -182,7 +187,7 @@ bench-programs: headers
 
 # The benchmarks' kernel: the test kernel's options without the debug ones.
 bench-kernel: source
-	@$(H)/configure-kernel.sh $(SRC) $(BENCHKOBJ) kvm_gmem.config kvm_gmem_vm.config
+	@$(H)/configure-kernel.sh $(SRC) $(BENCHKOBJ) $(BENCHCONF)
 	@echo "  KERNEL  $(BENCHKOBJ)/arch/x86/boot/bzImage"
 	@$(KMAKE) O=$(BENCHKOBJ) bzImage
 

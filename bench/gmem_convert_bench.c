@@ -46,11 +46,21 @@
  * size once all of it is faulted in (each once, the figure in both
  * columns).
  *
+ * Without arguments, last, on each huge-page backing, the longest section
+ * with interrupts off on the converting CPU while one conversion runs,
+ * from the irqsoff tracer (the bench kernel has it): "irqsoff_split" for one 4K
+ * page of a huge page to shared (of its 38th 2M piece on 1G pages),
+ * "irqsoff_merge" for it back to private, "irqsoff_split_all" and
+ * "irqsoff_merge_all" for the whole huge page; reps 1, the figure in both
+ * columns (the tracer counts microseconds), and a comment line with where
+ * the section started and ended.
+ *
  * usage: gmem_convert_bench [SIZE...]   (default: 4K 64K 2M 32M 1G; suffix K, M, G)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -738,6 +748,104 @@ static void bench_pieces(int kvm, const struct backing *b)
 	close_file(&f, huge);
 }
 
+/*
+ * One conversion with the irqsoff tracer armed: the longest section with
+ * interrupts off meanwhile, and where it started and ended.
+ */
+static void irqsoff_convert(const struct backing *b, struct vm_file *f,
+			    uint64_t offset, uint64_t size, int private,
+			    const char *what)
+{
+	char line[256], started[128] = "?", ended[128] = "?";
+	long long us;
+	FILE *tf;
+
+	write_str(TRACING "/tracing_max_latency", "0");
+	write_str(TRACING "/tracing_on", "1");
+	convert(f->fd, offset, size, private);
+	write_str(TRACING "/tracing_on", "0");
+
+	tf = fopen(TRACING "/tracing_max_latency", "r");
+	if (!tf || fscanf(tf, "%lld", &us) != 1)
+		die_errno(TRACING "/tracing_max_latency");
+	fclose(tf);
+	tf = fopen(TRACING "/trace", "r");
+	if (!tf)
+		die_errno(TRACING "/trace");
+	while (fgets(line, sizeof(line), tf) && line[0] == '#') {
+		sscanf(line, "# => started at: %127s", started);
+		sscanf(line, "# => ended at: %127s", ended);
+	}
+	fclose(tf);
+
+	printf("%-8s %10llu KiB  %-19s %5d  %14.3f  %14s  %10s\n", b->name,
+	       (unsigned long long)size >> 10, what, 1, us / 1.0, "", "");
+	printf("# %s %s: interrupts off %lld us, from %s to %s\n", b->name,
+	       what, us, started, ended);
+	printf("csv,%s,%llu,%s,1,%lld,%lld\n", b->name,
+	       (unsigned long long)size, what, us * 1000, us * 1000);
+}
+
+/*
+ * The longest section with interrupts off during the splits and merges of
+ * one huge page: one 4K page's (the 38th 2M piece's on 1G pages), then
+ * the whole page's.  Nothing is reported when the kernel has no irqsoff
+ * tracer.
+ */
+static void bench_irqsoff(int kvm, const struct backing *b)
+{
+	uint64_t huge = 1ULL << b->huge_shift;
+	uint64_t offset = b->huge_shift == 30 ? 37 * (2ULL << 20) : 0;
+	char mask[32], all[256] = "";
+	cpu_set_t cpus, one;
+	struct vm_file f;
+	FILE *mf;
+	int cpu;
+
+	if (write_file(TRACING "/current_tracer", "irqsoff", O_TRUNC)) {
+		printf("# %s: no irqsoff tracer in this kernel\n", b->name);
+		return;
+	}
+	/*
+	 * The converting CPU only: TCG runs one vCPU at a time, so a section
+	 * of another CPU's may stretch over a whole slice of this one's.
+	 */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus))
+		die_errno("sched_getaffinity");
+	cpu = sched_getcpu();
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		die_errno("sched_setaffinity");
+	mf = fopen(TRACING "/tracing_cpumask", "r");
+	if (!mf || !fgets(all, sizeof(all), mf))
+		die_errno(TRACING "/tracing_cpumask");
+	fclose(mf);
+	snprintf(mask, sizeof(mask), "%llx", 1ULL << cpu);
+	write_str(TRACING "/tracing_cpumask", mask);
+	/* Sections only, not every function they call. */
+	write_file(TRACING "/options/function-trace", "0", O_TRUNC);
+	write_str(TRACING "/tracing_on", "0");
+
+	open_file(kvm, &f, huge, b);
+	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, huge))
+		die_errno("fallocate");
+	irqsoff_convert(b, &f, offset, PAGE, 0, "irqsoff_split");
+	touch(f.mem + offset, PAGE);
+	irqsoff_convert(b, &f, offset, PAGE, 1, "irqsoff_merge");
+	irqsoff_convert(b, &f, 0, huge, 0, "irqsoff_split_all");
+	touch(f.mem, huge);
+	irqsoff_convert(b, &f, 0, huge, 1, "irqsoff_merge_all");
+	close_file(&f, huge);
+
+	write_str(TRACING "/current_tracer", "nop");
+	write_file(TRACING "/options/function-trace", "1", O_TRUNC);
+	write_str(TRACING "/tracing_cpumask", all);
+	write_str(TRACING "/tracing_on", "1");
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		die_errno("sched_setaffinity");
+}
+
 /* Whether the host offers @b: HugeTLB pages where it has pools. */
 static bool offered(int kvm, const struct backing *b)
 {
@@ -801,6 +909,10 @@ int main(int argc, char *argv[])
 	for (b = backings; argc == 1 && b < backings + ARRAY_SIZE(backings); b++)
 		if (offered(kvm, b))
 			bench_fault_wait(kvm, b, b->huge_shift == 30 ? 8 : 64);
+	/* Last: it takes the top-level tracer. */
+	for (b = backings; argc == 1 && b < backings + ARRAY_SIZE(backings); b++)
+		if (offered(kvm, b) && b->huge_shift)
+			bench_irqsoff(kvm, b);
 	hvo_trace_exit();
 	return 0;
 }

@@ -197,6 +197,30 @@ END {
 			       med[b, 4096, "stage2_2m"], med[b, 4096, "stage2_1g"]
 	}
 
+	irqsoff = 0
+	for (r = 1; r <= n["backing"]; r++)
+		if ((item["backing", r], 4096, "irqsoff_split") in med)
+			irqsoff = 1
+	if (irqsoff) {
+		print "\nThe longest section with interrupts off on the converting CPU while one"
+		print "conversion of a single huge page runs (the irqsoff tracer of the bench"
+		print "kernel, in microseconds): one 4K page to shared (its 2M piece'"'"'s split on"
+		print "1G pages) and back, then the whole huge page to shared and back. The"
+		print "functions where each section started and ended are in the log.\n"
+		print "| backing | one 4K page: split / merge | the whole page: split / merge |"
+		print "| --- | --- | --- |"
+		for (r = 1; r <= n["backing"]; r++) {
+			b = item["backing", r]
+			if ((b, 4096, "irqsoff_split") in med) {
+				all = b == "1g" ? 1073741824 : 2097152
+				printf "| %s | %s / %s | %s / %s |\n", b,
+				       t(med[b, 4096, "irqsoff_split"]), t(med[b, 4096, "irqsoff_merge"]),
+				       t(med[b, all, "irqsoff_split_all"]),
+				       t(med[b, all, "irqsoff_merge_all"])
+			}
+		}
+	}
+
 	print "\nPopulating (fallocate): HugeTLB pages are zeroed then; 4K pages and THPs"
 	print "are zeroed at their first use instead, so theirs is the allocation alone:\n"
 	heading("range", " pages")
