@@ -772,9 +772,12 @@ static void irqsoff_convert(const struct backing *b, struct vm_file *f,
 	tf = fopen(TRACING "/trace", "r");
 	if (!tf)
 		die_errno(TRACING "/trace");
+	/* The header says "started at", then "ended at". */
 	while (fgets(line, sizeof(line), tf) && line[0] == '#') {
-		sscanf(line, "# => started at: %127s", started);
-		sscanf(line, "# => ended at: %127s", ended);
+		if (sscanf(line, "# => started at: %127s", started) == 1)
+			continue;
+		if (sscanf(line, "# => ended at: %127s", ended) == 1)
+			break;
 	}
 	fclose(tf);
 
