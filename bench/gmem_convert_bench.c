@@ -494,6 +494,15 @@ static void open_file(int kvm, struct vm_file *f, uint64_t file_size,
 		die_errno("KVM_SET_USER_MEMORY_REGION2");
 }
 
+/* open_file(), with all of the file allocated (untimed). */
+static void open_populated(int kvm, struct vm_file *f, uint64_t file_size,
+			   const struct backing *b)
+{
+	open_file(kvm, f, file_size, b);
+	if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
+		die_errno("fallocate");
+}
+
 static void close_file(struct vm_file *f, uint64_t file_size)
 {
 	munmap(f->mem, file_size);
@@ -576,9 +585,7 @@ static void bench_pattern(int kvm, const struct backing *b, bool random,
 	struct vm_file f;
 	int i;
 
-	open_file(kvm, &f, file_size, b);
-	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
-		die_errno("fallocate");
+	open_populated(kvm, &f, file_size, b);
 	hvo_trace_start(&hvo);
 	for (i = 0; i < n; i++) {
 		if (random) {
@@ -656,9 +663,7 @@ static void bench_fault_wait(int kvm, const struct backing *b, int n)
 	struct vm_file f;
 	int i;
 
-	open_file(kvm, &f, file_size, b);
-	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, file_size))
-		die_errno("fallocate");
+	open_populated(kvm, &f, file_size, b);
 	pf.vcpu = ioctl(f.vm, KVM_CREATE_VCPU, 0);
 	if (pf.vcpu < 0)
 		die_errno("KVM_CREATE_VCPU");
@@ -715,9 +720,7 @@ static void bench_pieces(int kvm, const struct backing *b)
 	struct vm_file f;
 	int vcpu;
 
-	open_file(kvm, &f, huge, b);
-	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, huge))
-		die_errno("fallocate");
+	open_populated(kvm, &f, huge, b);
 	vcpu = ioctl(f.vm, KVM_CREATE_VCPU, 0);
 	if (vcpu < 0)
 		die_errno("KVM_CREATE_VCPU");
@@ -830,9 +833,7 @@ static void bench_irqsoff(int kvm, const struct backing *b)
 	write_file(TRACING "/options/function-trace", "0", O_TRUNC);
 	write_str(TRACING "/tracing_on", "0");
 
-	open_file(kvm, &f, huge, b);
-	if (fallocate(f.fd, FALLOC_FL_KEEP_SIZE, 0, huge))
-		die_errno("fallocate");
+	open_populated(kvm, &f, huge, b);
 	irqsoff_convert(b, &f, offset, PAGE, 0, "irqsoff_split");
 	touch(f.mem + offset, PAGE);
 	irqsoff_convert(b, &f, offset, PAGE, 1, "irqsoff_merge");
