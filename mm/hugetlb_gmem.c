@@ -722,12 +722,26 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 		for_each_set_bit(n, sp->to_4k, HUGETLB_GMEM_MAX_PIECES)
 			split_folio_in_place(page_folio(hugetlb_gmem_split_piece(sp, n)),
 					     0, keep);
+	/*
+	 * The one pass gave each piece's first page the page cache's
+	 * reference, as it gives every 4K page but the folio's first; but
+	 * the 2M entries will name it for the whole piece: freeze it again,
+	 * before any entry names it, lest a lookup of another index of the
+	 * piece take it.  Only transient references can be there meanwhile.
+	 */
+	for (n = 1; direct && n < nr >> porder; n++)
+		while (!page_ref_freeze(hugetlb_gmem_split_piece(sp, n), 1))
+			gmem_wait_transient_refs(&tries);
 
 	hugetlb_gmem_split_entries(&sp->xas, &folio->page, index, order, to);
-	for_each_set_bit(n, sp->to_4k, HUGETLB_GMEM_MAX_PIECES)
+	for_each_set_bit(n, sp->to_4k, HUGETLB_GMEM_MAX_PIECES) {
+		/* What the 2M entry names until the 4K entries replace it. */
+		VM_WARN_ON_ONCE_PAGE(page_ref_count(hugetlb_gmem_split_piece(sp, n)),
+				     hugetlb_gmem_split_piece(sp, n));
 		hugetlb_gmem_split_entries(&sp->xas,
 					   hugetlb_gmem_split_piece(sp, n),
 					   index + (n << porder), porder, 0);
+	}
 	/* All the prepared nodes in place. */
 	VM_WARN_ON_ONCE_FOLIO(sp->xas.xa_alloc, folio);
 
@@ -767,9 +781,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 			trace_hugetlb_gmem_split_piece(page_to_pfn(head),
 						       index + (n << porder),
 						       porder);
-			/* Its first page, which its split left frozen. */
-			if (!direct || !n)
-				page_ref_unfreeze(head, 1);
+			/* Its first page, frozen until now. */
+			page_ref_unfreeze(head, 1);
 		}
 	}
 	/* The caller's references, on what holds the folio's first page. */
