@@ -69,10 +69,29 @@ struct hugetlb_gmem {
 };
 
 /*
+ * A split huge page keeps HVO for its 2M pieces that stay whole (of a 1G
+ * page): each has one vmemmap page of its own, as a 2M HugeTLB page does,
+ * which its other 7 alias, read-only.  So a split of a 1G page to 2M
+ * takes 511 vmemmap pages, not the 4095 that restoring all of its vmemmap
+ * would, and a piece that splits on into 4K pieces restores its own, 7.
+ * Memory failure restores the piece of a page it is to mark
+ * (hugetlb_gmem_restore_piece()); the merge of the pieces into the 1G
+ * folio optimizes it with the pages it has (hugetlb_vmemmap_merge_commit()).
+ */
+struct hugetlb_gmem_pieces {
+	/* The page's vmemmap was optimized when it split. */
+	bool hvo;
+	/* The 2M pieces (bit n for the n-th) whose vmemmap is optimized. */
+	DECLARE_BITMAP(optimized, HUGETLB_GMEM_MAX_PIECES);
+};
+
+/*
  * The split huge pages of all files, per hstate, by their first pfn's
- * number in huge pages: memory failure looks a 4K page up here to know it
- * for a piece (hugetlb_gmem_page_is_piece()), a page cache page that is
- * off the LRU, which it could not tell from pages it must not take.
+ * number in huge pages, each with its struct hugetlb_gmem_pieces: memory
+ * failure looks a 4K page up here to know it for a piece
+ * (hugetlb_gmem_page_is_piece()), a page cache page that is off the LRU,
+ * which it could not tell from pages it must not take.  Updated with
+ * memory failure held off (memory_failure_lock()), which reads it.
  */
 static struct xarray hugetlb_gmem_split_pages[HUGE_MAX_HSTATE];
 
@@ -118,6 +137,84 @@ bool hugetlb_gmem_page_is_piece(struct page *page)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The split huge page that holds @page, with what is kept of it, and the
+ * number of @page's 2M piece in it; %NULL when @page is not a piece.  The
+ * caller keeps the page split: it holds memory failure off, or the file's
+ * invalidate_lock (a piece's bit then only clears meanwhile, if memory
+ * failure restores it).
+ */
+static struct hugetlb_gmem_pieces *hugetlb_gmem_pieces_of(struct page *page,
+							  unsigned int *n)
+{
+	unsigned long pfn = page_to_pfn(page);
+	struct hugetlb_gmem_pieces *pieces;
+	struct hstate *h;
+
+	for_each_hstate(h) {
+		pieces = xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
+				 pfn >> huge_page_order(h));
+		if (pieces) {
+			*n = (pfn & (pages_per_huge_page(h) - 1)) >> PMD_ORDER;
+			return pieces;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Restore the vmemmap of the 2M piece @head, of a split page whose
+ * @pieces say it is optimized, with @pages from
+ * hugetlb_vmemmap_restore_piece_prepare().  Cannot fail.
+ */
+static void hugetlb_gmem_restore_piece_commit(struct hugetlb_gmem_pieces *pieces,
+					      unsigned int n, struct page *head,
+					      struct list_head *pages)
+{
+	memory_failure_assert_held();
+	VM_WARN_ON_ONCE_PAGE(!test_bit(n, pieces->optimized), head);
+	hugetlb_vmemmap_restore_piece_commit(head, PMD_ORDER, pages);
+	__clear_bit(n, pieces->optimized);
+	count_vm_event(HUGETLB_GMEM_VMEMMAP_RESTORE_PIECE);
+}
+
+/*
+ * Restore the vmemmap of an optimized 2M piece that something must write
+ * every struct page of, and that cannot fail: memory failure, which must
+ * mark a poisoned page, or the piece leaving the pool.  7 pages.
+ */
+static void hugetlb_gmem_restore_piece_nofail(struct hugetlb_gmem_pieces *pieces,
+					      unsigned int n, struct page *head)
+{
+	LIST_HEAD(pages);
+
+	hugetlb_vmemmap_restore_piece_prepare(head, PMD_ORDER,
+					      GFP_KERNEL | __GFP_NOFAIL, &pages);
+	hugetlb_gmem_restore_piece_commit(pieces, n, head, &pages);
+}
+
+/**
+ * hugetlb_gmem_restore_piece - give a page of a 2M piece a struct page of its own
+ * @page:	a page that memory failure is to mark, under its lock.
+ *
+ * The struct pages of a 2M piece whose vmemmap is optimized alias one
+ * another, read-only: restore the piece's vmemmap first.  It takes 7
+ * pages, and must not fail: a poisoned page that stays unmarked is handed
+ * out again.
+ */
+void hugetlb_gmem_restore_piece(struct page *page)
+{
+	struct hugetlb_gmem_pieces *pieces;
+	unsigned int n;
+
+	pieces = hugetlb_gmem_pieces_of(page, &n);
+	if (!pieces || !test_bit(n, pieces->optimized))
+		return;
+	hugetlb_gmem_restore_piece_nofail(pieces, n,
+					  pfn_to_page(ALIGN_DOWN(page_to_pfn(page),
+								 1UL << PMD_ORDER)));
 }
 
 /**
@@ -460,6 +557,44 @@ static int hugetlb_gmem_split_alloc_all(struct hugetlb_gmem_split *sp)
 					folio_order(folio) > porder ? porder : 0);
 }
 
+/* The 2M pieces of a split 1G folio whose vmemmap the split restores. */
+static void hugetlb_gmem_split_restores(struct hugetlb_gmem_split *sp,
+					unsigned long *restore)
+{
+	if (sp->restore_all)
+		bitmap_fill(restore, HUGETLB_GMEM_MAX_PIECES);
+	else
+		bitmap_copy(restore, sp->to_4k, HUGETLB_GMEM_MAX_PIECES);
+}
+
+/*
+ * A 2M piece of a split 1G page splits into 4K pieces: the nodes, and the
+ * 7 vmemmap pages that restoring its vmemmap takes if it is optimized.
+ */
+static int hugetlb_gmem_split_prepare_piece(struct hugetlb_gmem_split *sp)
+{
+	struct hugetlb_gmem_pieces *pieces;
+	struct folio *folio = sp->folio;
+	unsigned int n;
+	int err;
+
+	err = hugetlb_gmem_split_alloc_all(sp);
+	if (err)
+		goto out;
+	pieces = hugetlb_gmem_pieces_of(&folio->page, &n);
+	if (WARN_ON_ONCE(!pieces) || !test_bit(n, pieces->optimized))
+		return 0;
+	err = hugetlb_vmemmap_restore_piece_prepare(&folio->page,
+						    folio_order(folio),
+						    GFP_KERNEL | __GFP_RETRY_MAYFAIL,
+						    &sp->vmemmap_pages);
+out:
+	/* The nodes taken so far. */
+	if (err)
+		xas_destroy(&sp->xas);
+	return err;
+}
+
 /*
  * hugetlb_gmem_split_prepare() with @to_4k, of a 1G folio, the bitmap of the
  * 2M pieces that go on into 4K pieces (bit n for the n-th).
@@ -490,17 +625,22 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 		.vmemmap_pages = LIST_HEAD_INIT(sp->vmemmap_pages),
 	};
 	if (piece)
-		return hugetlb_gmem_split_alloc_all(sp);
+		return hugetlb_gmem_split_prepare_piece(sp);
 
 	if (folio_order(folio) > porder)
 		bitmap_copy(sp->to_4k, to_4k, folio_nr_pages(folio) >> porder);
 	sp->charge = kmalloc(sizeof(*sp->charge), GFP_KERNEL);
-	if (!sp->charge)
+	sp->pieces = kzalloc(sizeof(*sp->pieces), GFP_KERNEL);
+	if (!sp->charge || !sp->pieces) {
+		kfree(sp->pieces);
+		kfree(sp->charge);
 		return -ENOMEM;
+	}
 	/* Its slot, so that storing the charge allocates nothing. */
 	err = xa_reserve(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index),
 			 GFP_KERNEL);
 	if (err) {
+		kfree(sp->pieces);
 		kfree(sp->charge);
 		return err;
 	}
@@ -508,6 +648,7 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 			 hugetlb_gmem_split_key(hg, &folio->page), GFP_KERNEL);
 	if (err) {
 		xa_release(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index));
+		kfree(sp->pieces);
 		kfree(sp->charge);
 		return err;
 	}
@@ -518,7 +659,23 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 	}
 
 	trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
-	err = hugetlb_vmemmap_restore_prepare(hg->h, folio, &sp->vmemmap_pages);
+	if (folio_order(folio) > porder) {
+		DECLARE_BITMAP(restore, HUGETLB_GMEM_MAX_PIECES);
+
+		/*
+		 * Memory failure marks the pages of a poisoned folio when it
+		 * splits: all of them must have struct pages of their own.
+		 * One that it poisons after this loses a whole 2M piece
+		 * (folio_split_hugetlb_hwpoison()).
+		 */
+		sp->restore_all = folio_test_hwpoison(folio);
+		hugetlb_gmem_split_restores(sp, restore);
+		err = hugetlb_vmemmap_split_prepare(hg->h, folio, porder,
+						    restore, &sp->vmemmap_pages);
+	} else {
+		err = hugetlb_vmemmap_restore_prepare(hg->h, folio,
+						      &sp->vmemmap_pages);
+	}
 	trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
 	if (err)
 		hugetlb_gmem_split_abort(sp);
@@ -582,7 +739,9 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 static void hugetlb_gmem_split_restore(struct hugetlb_gmem *hg,
 				       struct hugetlb_gmem_split *sp)
 {
+	/* A 1G folio's pieces keep theirs: split in the commit. */
 	if (!folio_test_hugetlb(sp->folio) ||
+	    folio_order(sp->folio) > hugetlb_gmem_piece_order(hg) ||
 	    !folio_test_hugetlb_vmemmap_optimized(sp->folio))
 		return;
 	trace_hugetlb_gmem_vmemmap_restore_begin(1);
@@ -670,17 +829,60 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 	xa_release(&hg->split_charges, hugetlb_gmem_nr(hg, sp->folio->index));
 	xa_release(hugetlb_gmem_split_xa(hg),
 		   hugetlb_gmem_split_key(hg, &sp->folio->page));
+	kfree(sp->pieces);
 	kfree(sp->charge);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
 
 /*
- * Split one folio whose vmemmap is restored; frozen, so nothing sleeps.
- * Lookups spin on the frozen folio until its index holds a piece, and on
- * the frozen pieces until they are unfrozen, so nothing sleeps from the
- * freeze to the unfreeze.  The struct pages need no lock: only the
- * xarray's splits take its lock, with interrupts off, and link the
- * prepared nodes, which hold the pieces already.
+ * Split the vmemmap of @sp's folio as its split needs, with memory failure
+ * held off: restore a 2M piece's, or split a 1G folio's into its 2M
+ * pieces', some restored, the others optimized.  Returns the pieces whose
+ * vmemmap stays optimized, or %NULL.
+ */
+static const unsigned long *hugetlb_gmem_split_vmemmap(struct hugetlb_gmem *hg,
+						       struct hugetlb_gmem_split *sp)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+	DECLARE_BITMAP(restore, HUGETLB_GMEM_MAX_PIECES);
+	struct hugetlb_gmem_pieces *pieces;
+	struct folio *folio = sp->folio;
+	unsigned long optimized;
+	unsigned int n;
+
+	memory_failure_assert_held();
+	if (!folio_test_hugetlb(folio)) {
+		pieces = hugetlb_gmem_pieces_of(&folio->page, &n);
+		/* Unless memory failure restored it since the prepare. */
+		if (pieces && test_bit(n, pieces->optimized))
+			hugetlb_gmem_restore_piece_commit(pieces, n,
+							  &folio->page,
+							  &sp->vmemmap_pages);
+		return NULL;
+	}
+	if (folio_order(folio) == porder ||
+	    !folio_test_hugetlb_vmemmap_optimized(folio))
+		return NULL;
+
+	hugetlb_gmem_split_restores(sp, restore);
+	trace_hugetlb_gmem_vmemmap_restore_begin(1);
+	optimized = hugetlb_vmemmap_split_commit(hg->h, folio, porder, restore,
+						 &sp->vmemmap_pages);
+	count_vm_event(HUGETLB_GMEM_VMEMMAP_RESTORE);
+	trace_hugetlb_gmem_vmemmap_restore_end(1);
+	sp->pieces->hvo = true;
+	bitmap_complement(sp->pieces->optimized, restore,
+			  folio_nr_pages(folio) >> porder);
+	return optimized ? sp->pieces->optimized : NULL;
+}
+
+/*
+ * Split one folio; frozen, so nothing sleeps.  Lookups spin on the frozen
+ * folio until its index holds a piece, and on the frozen pieces until they
+ * are unfrozen, so nothing sleeps from the freeze to the unfreeze.  The
+ * struct pages need no lock: only the xarray's splits take its lock, with
+ * interrupts off, and link the prepared nodes, which hold the pieces
+ * already.
  */
 static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 				   struct hugetlb_gmem_split *sp)
@@ -692,6 +894,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	long nr = folio_nr_pages(folio);
 	pgoff_t index = folio->index;
 	bool poisoned = false, direct;
+	const unsigned long *hvo;
 	unsigned long tries = 0;
 
 	/*
@@ -703,6 +906,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	 * may take their time.
 	 */
 	memory_failure_lock();
+	/* Not frozen yet: the remap takes init_mm's mmap_lock. */
+	hvo = hugetlb_gmem_split_vmemmap(hg, sp);
 	while (!folio_ref_freeze(folio, nr + sp->refs))
 		gmem_wait_transient_refs(&tries);
 
@@ -715,13 +920,13 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	direct = to && bitmap_full(sp->to_4k, nr >> porder);
 	if (sp->charge)
 		poisoned = hugetlb_folio_split(hg->h, folio, direct ? 0 : to,
-					       sp->charge);
+					       direct ? NULL : hvo, sp->charge);
 	else
-		split_folio_in_place(folio, 0, keep);
+		split_folio_in_place(folio, 0, keep, NULL);
 	if (!direct)
 		for_each_set_bit(n, sp->to_4k, HUGETLB_GMEM_MAX_PIECES)
 			split_folio_in_place(page_folio(hugetlb_gmem_split_piece(sp, n)),
-					     0, keep);
+					     0, keep, NULL);
 	/*
 	 * The one pass gave each piece's first page the page cache's
 	 * reference, as it gives every 4K page but the folio's first; but
@@ -752,7 +957,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 						sp->charge, GFP_NOWAIT)));
 		WARN_ON_ONCE(xa_is_err(xa_store(hugetlb_gmem_split_xa(hg),
 						hugetlb_gmem_split_key(hg, &folio->page),
-						hg, GFP_NOWAIT)));
+						sp->pieces, GFP_NOWAIT)));
 		count_vm_event(HUGETLB_GMEM_SPLIT);
 		if (poisoned)
 			count_vm_event(HUGETLB_GMEM_SPLIT_POISONED);
@@ -788,6 +993,8 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	/* The caller's references, on what holds the folio's first page. */
 	folio_ref_add(page_folio(&folio->page), sp->refs);
 	memory_failure_unlock();
+	/* What the vmemmap split unmapped (flushed), or did not use. */
+	hugetlb_vmemmap_restore_finish(&sp->vmemmap_pages);
 }
 
 /**
@@ -806,19 +1013,26 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr)
 {
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	int i, restores = 0;
 
+	/*
+	 * The vmemmap of 2M folios is restored whole, here, all at once; a 1G
+	 * folio's is split among its pieces with the folio.
+	 */
 	for (i = 0; i < nr; i++) {
 		hugetlb_gmem_assert_split_locked(hg, sp[i].folio);
 		VM_WARN_ON_ONCE_FOLIO(!folio_test_large(sp[i].folio) ||
 				      folio_mapped(sp[i].folio), sp[i].folio);
 		restores += folio_test_hugetlb(sp[i].folio) &&
+			    folio_order(sp[i].folio) == porder &&
 			    folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
 	}
 	if (restores)
 		trace_hugetlb_gmem_vmemmap_restore_begin(restores);
 	for (i = 0; i < nr; i++) {
-		if (!folio_test_hugetlb(sp[i].folio))
+		if (!folio_test_hugetlb(sp[i].folio) ||
+		    folio_order(sp[i].folio) > porder)
 			continue;
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
@@ -977,7 +1191,8 @@ static bool hugetlb_gmem_merge_unit(struct hugetlb_gmem *hg,
 		gmem_unfreeze_pages(head, 1L << porder, 0);
 		return false;
 	}
-	merge_pages_to_folio(head, porder, 0, BIT(PG_uptodate) | BIT(PG_dirty));
+	merge_pages_to_folio(head, porder, 0, BIT(PG_uptodate) | BIT(PG_dirty),
+			     NULL);
 	piece = page_folio(head);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(piece) != porder ||
 			      folio_ref_count(piece), piece);
@@ -1007,9 +1222,12 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	unsigned int order = huge_page_order(hg->h);
 	unsigned int from = order > porder ? porder : 0;
 	long nr = pages_per_huge_page(hg->h);
+	struct hugetlb_gmem_pieces *pieces;
+	const unsigned long *hvo = NULL;
 	struct hstate *h = hg->h;
 	struct folio *folio;
 	struct page *head;
+	LIST_HEAD(freed);
 
 	/*
 	 * Memory failure looks at a page, and marks it, without holding it:
@@ -1032,9 +1250,12 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 		return NULL;
 	}
 	charge = xa_erase(&hg->split_charges, huge_nr);
-	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
+	pieces = xa_erase(hugetlb_gmem_split_xa(hg),
+			  hugetlb_gmem_split_key(hg, head));
+	if (pieces->hvo)
+		hvo = pieces->optimized;
 
-	folio = hugetlb_folio_merge(h, head, from, hg->spool, charge);
+	folio = hugetlb_folio_merge(h, head, from, hvo, hg->spool, charge);
 	/* Outside hugetlb_lock: memory failure, its reader, is held off. */
 	folio_set_hugetlb_guest_memfd(folio);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != order ||
@@ -1045,6 +1266,25 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	trace_hugetlb_gmem_merge(folio_pfn(folio), xas->xa_index, order);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, nr);
+
+	/*
+	 * A page that was optimized when it split is again, at once, with
+	 * the vmemmap pages its pieces have: the merge cannot leave it with
+	 * pieces that alias their own first vmemmap pages.  The folio need
+	 * not be frozen: the remap turns tails, and the first piece's fake
+	 * heads, into tails on a writable page, where a speculative
+	 * reference reads a refcount of 0 and writes nothing.
+	 */
+	if (hvo) {
+		trace_hugetlb_gmem_vmemmap_optimize_begin(1);
+		hugetlb_vmemmap_merge_commit(h, folio, porder,
+					     bitmap_weight(hvo, nr >> porder),
+					     &freed);
+		hugetlb_vmemmap_restore_finish(&freed);
+		count_vm_event(HUGETLB_GMEM_VMEMMAP_OPTIMIZE);
+		trace_hugetlb_gmem_vmemmap_optimize_end(1);
+	}
+	kfree(pieces);
 	return folio;
 }
 
@@ -1185,7 +1425,8 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
  * @mg:		the prepared merge.
  *
  * Cannot fail and allocates nothing; references taken since the prepare
- * can only be transient, and are waited for.  HVO is redone later, by
+ * can only be transient, and are waited for.  A 1G page optimized when it
+ * split is optimized again at once, with the pages it has; others are by
  * hugetlb_gmem_merge_finish().  A piece poisoned since the prepare, or
  * memory failure at work meanwhile, leaves the pieces split.
  */
@@ -1423,6 +1664,7 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 	struct page *head = xa_load(&mapping->i_pages, index);
 	unsigned long pfn = page_to_pfn(head);
 	struct hugetlb_cgroup_detached *charge;
+	struct hugetlb_gmem_pieces *pieces;
 
 	charge = xa_erase(&hg->split_charges, hugetlb_gmem_nr(hg, index));
 	if (charge)
@@ -1434,7 +1676,8 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 	 * until they are page cache folios of their own.
 	 */
 	memory_failure_lock();
-	xa_erase(hugetlb_gmem_split_xa(hg), hugetlb_gmem_split_key(hg, head));
+	pieces = xa_erase(hugetlb_gmem_split_xa(hg),
+			  hugetlb_gmem_split_key(hg, head));
 	/* As for a poisoned page: see hugetlb_gmem_remove(). */
 	hugepage_subpool_put_lost_page(hg->spool);
 	hugetlb_remove_lost_page(hg->h, page_to_nid(head));
@@ -1447,6 +1690,14 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 			lruvec_stat_mod_folio(piece, NR_FILE_THPS,
 					      folio_nr_pages(piece));
 		/*
+		 * The page allocator, and memory failure on a page cache
+		 * folio, write every struct page of it: restore a piece's
+		 * vmemmap first.
+		 */
+		if (test_bit(i >> porder, pieces->optimized))
+			hugetlb_gmem_restore_piece_nofail(pieces, i >> porder,
+							  &piece->page);
+		/*
 		 * The page allocator takes back a poisoned page only as an
 		 * order-0 page: keep a 2M piece that holds one, as memory
 		 * failure keeps a poisoned 4K piece.
@@ -1455,6 +1706,7 @@ static void hugetlb_gmem_dissolve(struct hugetlb_gmem *hg,
 		    folio_test_has_hwpoisoned(piece))
 			folio_get(piece);
 	}
+	kfree(pieces);
 
 	truncate_inode_pages_range(mapping, (loff_t)index << PAGE_SHIFT,
 				   ((loff_t)(index + nr) << PAGE_SHIFT) - 1);

@@ -384,7 +384,7 @@ void thp_gmem_merge_commit(struct address_space *mapping, pgoff_t index)
 	 * The first page keeps its flags (on the unevictable LRU, up to
 	 * date); the LRU counts pages, so its size stays as it is.
 	 */
-	merge_pages_to_folio(head, HPAGE_PMD_ORDER, 0, ~0UL);
+	merge_pages_to_folio(head, HPAGE_PMD_ORDER, 0, ~0UL, NULL);
 	folio = page_folio(head);
 	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
 			      folio_ref_count(folio), folio);

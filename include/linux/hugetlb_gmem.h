@@ -13,6 +13,7 @@
 #include <linux/xarray.h>
 
 struct hugetlb_gmem;
+struct hugetlb_gmem_pieces;
 struct hugetlb_cgroup_detached;
 
 /* The 2M pieces of the largest huge page that splits in two levels (1G). */
@@ -31,10 +32,17 @@ struct hugetlb_gmem_split {
 	struct hugetlb_cgroup_detached *charge;
 	/* Holds the xarray nodes for the new entries. */
 	struct xa_state xas;
+	/*
+	 * Of a hugetlb folio: which of its 2M pieces keep their vmemmap
+	 * optimized while it is split, for memory failure and the merge.
+	 */
+	struct hugetlb_gmem_pieces *pieces;
 	/* The vmemmap pages that undoing HVO maps. */
 	struct list_head vmemmap_pages;
 	/* HVO was undone ahead of the commit. */
 	bool restored;
+	/* Of a 1G folio: every 2M piece's vmemmap is restored (poisoned). */
+	bool restore_all;
 	/* Of a 1G folio: the 2M pieces that go on into 4K pieces. */
 	DECLARE_BITMAP(to_4k, HUGETLB_GMEM_MAX_PIECES);
 };
@@ -57,6 +65,7 @@ struct hugetlb_gmem_merge {
  */
 #ifdef CONFIG_HUGETLB_GMEM
 bool hugetlb_gmem_page_is_piece(struct page *page);
+void hugetlb_gmem_restore_piece(struct page *page);
 unsigned long hugetlb_gmem_page_sizes(void);
 struct hugetlb_gmem *hugetlb_gmem_reserve(unsigned int page_shift, loff_t size);
 void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg);
@@ -64,6 +73,10 @@ void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg);
 static inline bool hugetlb_gmem_page_is_piece(struct page *page)
 {
 	return false;
+}
+
+static inline void hugetlb_gmem_restore_piece(struct page *page)
+{
 }
 
 static inline unsigned long hugetlb_gmem_page_sizes(void)

@@ -21,9 +21,11 @@
  * (what it calls the whole file); the rest is made private once, at the
  * start, so that the page merges when those 1024 are all private.  A page
  * of the second piece to shared and back, while the first holds shared
- * pages, splits and merges that piece only.  A 1G split takes about 4200
- * allocations, nearly all of them the vmemmap pages that undoing HVO
- * takes: past the 32nd, one in 131 is failed.  On
+ * pages, splits and merges that piece only.  A 1G split takes about 590
+ * allocations, each failed in turn: the first vmemmap page of each 2M
+ * piece that keeps HVO (511), those of the piece that goes on into 4K
+ * pages (8), the xarray nodes (65 for the 2M pieces, 8 for the 4K ones).
+ * On
  * guest_memfd_thp it is one 2M transparent huge page (the system's THP
  * setting must not be "never").  Last, a punch of the whole file, which
  * zaps in the same window (and on huge backings merges a split page after
@@ -293,8 +295,7 @@ static void test_fail_each_allocation(struct kvm_vcpu *vcpu)
 		memcpy(saved, state, sizeof(state));
 		optional = 0;
 
-		/* On a 1G page, past the 32nd allocation one in 131 (see the top). */
-		for (n = 1; ; n += huge_shift == 30 && n >= 32 ? 131 : 1) {
+		for (n = 1; ; n++) {
 			r = do_convert(&conversions[c], nth_fd, n, &left);
 
 			if (r) {

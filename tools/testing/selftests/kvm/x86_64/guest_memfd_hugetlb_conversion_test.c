@@ -58,7 +58,10 @@
  *    again, and the 1G page when all of it is, mapped 1G again; a whole 2M
  *    piece, and a range straddling two pieces, likewise; a punch of a
  *    piece still whole zeroes it, and one of the whole page merges every
- *    level and gives the page back to the pool.
+ *    level and gives the page back to the pool;
+ *  - at each of those steps, the vmemmap the 1G page takes (nr_memmap_pages):
+ *    a 2M piece that stays whole keeps HVO, with one vmemmap page of its
+ *    own, a piece of 4K pages has all 8, and the merged 1G page 2.
  *
  * With 1G pages (262144 4K pages each) the host and the guest use a fixed
  * sample of the pages: the first 112 of each huge page (where the ranges
@@ -1238,15 +1241,38 @@ static void assert_stage2(struct test *t, const uint64_t *t0, int64_t pages_1g,
 /* The first 4K page of the @n-th 2M piece. */
 #define PIECE(n)	((n) * 512ull)
 
+/* The pages that hold struct pages (vmemmap), allocated or from boot. */
+static uint64_t memmap_pages(void)
+{
+	return read_file_key_u64("/proc/vmstat", "nr_memmap_pages") +
+	       read_file_key_u64("/proc/vmstat", "nr_memmap_boot_pages");
+}
+
+/*
+ * The vmemmap pages in use for the 1G page, against @m0.  Each 2M piece
+ * that stays whole keeps HVO at 2M (one vmemmap page of its own: the first
+ * piece's is the 1G page's head vmemmap page), each piece of 4K pages has
+ * all 8, and a whole 1G page has its head vmemmap page, and a page of
+ * tails if it was optimized in use (merged).
+ */
+static void assert_vmemmap(uint64_t m0, int64_t pages, const char *when)
+{
+	int64_t d = memmap_pages() - m0;
+
+	if (!hugetlb_vmemmap_optimized())
+		return;
+	TEST_ASSERT(d == pages, "%s: %ld more vmemmap pages, want %ld", when, d, pages);
+}
+
 /*
  * 1G pages split in two levels: only the 2M pieces that hold shared pages
  * go to 4K, and each level merges back on its own (see the top).
  */
 static void test_pieces(void)
 {
-	struct gmem_huge_stats stats;
+	struct gmem_huge_stats stats, s;
 	struct hugetlb_pool pool;
-	uint64_t t0[2];
+	uint64_t t0[2], m0;
 	struct test t;
 
 	test_create(&t, 0);
@@ -1256,17 +1282,30 @@ static void test_pieces(void)
 	t0[1] = vm_get_stat(t.vm, "pages_2m");
 	read_pool(&pool);
 	read_stats(&stats);
+	m0 = memmap_pages();
 
 	convert(&t, PIECE(37), 1, true);
 	assert_levels(&stats, 1, 1, 0, 0, "the first 4K page of piece 37 made shared");
 	check_all(&t, "the first 4K page of piece 37 made shared");
 	assert_stage2(&t, t0, -1, 511, "the first 4K page of piece 37 made shared");
+	/*
+	 * 510 pieces' first vmemmap pages, and all 8 of piece 37's; less the
+	 * page of tails of a 1G page that an earlier test merged, which the
+	 * pool gives out as it is.
+	 */
+	if (hugetlb_vmemmap_optimized() && memmap_pages() - m0 == 510 + 8 - 1)
+		m0--;
+	assert_vmemmap(m0, 510 + 8, "the first 4K page of piece 37 made shared");
 
 	host_write(&t, PIECE(37), 1, 7);
 	convert(&t, PIECE(300) + 511, 1, true);
 	assert_levels(&stats, 1, 2, 0, 0, "the last 4K page of piece 300 made shared too");
 	check_all(&t, "the last 4K page of piece 300 made shared too");
 	assert_stage2(&t, t0, -1, 510, "the last 4K page of piece 300 made shared too");
+	assert_vmemmap(m0, 510 + 8 + 7, "the last 4K page of piece 300 made shared too");
+	read_stats(&s);
+	TEST_ASSERT_EQ(s.vmemmap_piece_restores - stats.vmemmap_piece_restores,
+		       hugetlb_vmemmap_optimized() ? 1 : 0);
 
 	convert(&t, PIECE(37), 1, false);
 	assert_levels(&stats, 1, 2, 1, 0, "piece 37 all private again");
@@ -1278,6 +1317,8 @@ static void test_pieces(void)
 	check_all(&t, "the 1G page all private again");
 	assert_stage2(&t, t0, 0, 0, "the 1G page all private again");
 	assert_pool(&pool, "after the first round trips");
+	/* Optimized with the pages the pieces had: its head's and one of tails. */
+	assert_vmemmap(m0, 1, "the 1G page all private again");
 
 	/* A whole 2M piece, shared pages being 4K pages. */
 	convert(&t, PIECE(100), 512, true);
@@ -1285,10 +1326,13 @@ static void test_pieces(void)
 	assert_levels(&stats, 2, 3, 2, 1, "a whole piece made shared");
 	check_all(&t, "a whole piece made shared");
 	assert_stage2(&t, t0, -1, 511, "a whole piece made shared");
+	/* As the first time; the page of tails went. */
+	assert_vmemmap(m0, 510 + 8, "a whole piece made shared");
 	convert(&t, PIECE(100), 512, false);
 	assert_levels(&stats, 2, 3, 3, 2, "a whole piece made private again");
 	check_all(&t, "a whole piece made private again");
 	assert_stage2(&t, t0, 0, 0, "a whole piece made private again");
+	assert_vmemmap(m0, 1, "a whole piece made private again");
 
 	/* Pages 510-513, straddling pieces 0 and 1. */
 	convert(&t, 510, 4, true);
