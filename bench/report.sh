@@ -235,7 +235,12 @@ END {
 	print "the point of no return with the invalidate_lock held shared (a split"
 	print "prepared under the write lock remaps after the point of no return)."
 	print "Redoing HVO after a merge is one step, outside the no-fail window, with"
-	print "the lock held shared.\n"
+	print "the lock held shared. A 1G page is different: its 2M pieces keep HVO at"
+	print "2M, so the prepare allocates a first vmemmap page for each piece that"
+	print "stays whole and all 8 for one that goes on into 4K pages, the commit"
+	print "splits the vmemmap among the pieces with the page, after the point of no"
+	print "return (it allocates nothing), and the merge of the pieces optimizes the"
+	print "1G page again in its commit, with the pages they had.\n"
 	print "| backing, range | huge pages | vmemmap pages allocated (prepare) | vmemmap remapped (commit) | HVO redone after the merge |"
 	print "| --- | --- | --- | --- | --- |"
 	for (r = 1; r <= n["hvo"]; r++) {
