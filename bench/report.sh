@@ -186,7 +186,9 @@ END {
 	print "\nOne 4K page of a 1G HugeTLB page made shared (one in its 38th 2M piece),"
 	print "then every page of it faulted in by a vCPU (KVM_PRE_FAULT_MEMORY): the"
 	print "struct pages (vmemmap) the 1G page takes meanwhile, its head vmemmap page"
-	print "and what the split restored; and KVM'"'"'s stage-2 mappings of it, by size.\n"
+	print "and the pages the split added (a first vmemmap page for each 2M piece that"
+	print "keeps HVO, all 8 for the piece that goes to 4K pages); and KVM'"'"'s stage-2"
+	print "mappings of it, by size.\n"
 	print "| backing | vmemmap | stage-2: 4K / 2M / 1G mappings |"
 	print "| --- | --- | --- |"
 	for (r = 1; r <= n["backing"]; r++) {
