@@ -73,21 +73,30 @@ struct hugetlb_gmem {
  * page): each has one vmemmap page of its own, as a 2M HugeTLB page does,
  * which its other 7 alias, read-only.  So a split of a 1G page to 2M
  * takes 511 vmemmap pages, not the 4095 that restoring all of its vmemmap
- * would, and a piece that splits on into 4K pieces restores its own, 7.
- * Memory failure restores the piece of a page it is to mark
- * (hugetlb_gmem_restore_piece()); the merge of the pieces into the 1G
- * folio optimizes it with the pages it has (hugetlb_vmemmap_merge_commit()).
+ * would, and a piece that splits on into 4K pieces restores its own, 7,
+ * and optimizes it again when it merges back.  Memory failure restores the
+ * piece of a page it is to mark (hugetlb_gmem_restore_piece()).
+ *
+ * The 1G folio that the pieces merge back into keeps that vmemmap, 2 MiB
+ * per 1G page as for 2M pages, for as long as the file holds it: so its
+ * next split takes no vmemmap but the 7 pages of each piece that goes to
+ * 4K, and neither the split nor the merge remaps 4095 vmemmap PTEs.  The
+ * page is optimized at 1G, with the pages it has, when it leaves the file
+ * (hugetlb_gmem_join_vmemmap()): the pool knows no other layout.
  */
 struct hugetlb_gmem_pieces {
-	/* The page's vmemmap was optimized when it split. */
+	/* The page's vmemmap was optimized when it first split. */
 	bool hvo;
+	/* Split now; else a whole folio whose vmemmap is still per piece. */
+	bool split;
 	/* The 2M pieces (bit n for the n-th) whose vmemmap is optimized. */
 	DECLARE_BITMAP(optimized, HUGETLB_GMEM_MAX_PIECES);
 };
 
 /*
  * The split huge pages of all files, per hstate, by their first pfn's
- * number in huge pages, each with its struct hugetlb_gmem_pieces: memory
+ * number in huge pages, each with its struct hugetlb_gmem_pieces (and the
+ * whole ones whose vmemmap is still per piece): memory
  * failure looks a 4K page up here to know it for a piece
  * (hugetlb_gmem_page_is_piece()), a page cache page that is off the LRU,
  * which it could not tell from pages it must not take.  Updated with
@@ -132,9 +141,12 @@ bool hugetlb_gmem_page_is_piece(struct page *page)
 
 	memory_failure_assert_held();
 	for_each_hstate(h) {
-		if (xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
-			    pfn >> huge_page_order(h)))
-			return true;
+		struct hugetlb_gmem_pieces *pieces;
+
+		pieces = xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
+				 pfn >> huge_page_order(h));
+		if (pieces)
+			return pieces->split;
 	}
 	return false;
 }
@@ -156,12 +168,33 @@ static struct hugetlb_gmem_pieces *hugetlb_gmem_pieces_of(struct page *page,
 	for_each_hstate(h) {
 		pieces = xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
 				 pfn >> huge_page_order(h));
-		if (pieces) {
+		if (pieces && pieces->split) {
 			*n = (pfn & (pages_per_huge_page(h) - 1)) >> PMD_ORDER;
 			return pieces;
 		}
 	}
 	return NULL;
+}
+
+/*
+ * What is kept of the pieces of @folio, a whole hugetlb folio of the file
+ * that merged from them, whose vmemmap is still per 2M piece; %NULL if
+ * it never split, or its vmemmap is no longer optimized per piece.  The
+ * caller holds memory failure off, or the file's invalidate_lock.
+ */
+static struct hugetlb_gmem_pieces *hugetlb_gmem_whole_pieces(const struct hugetlb_gmem *hg,
+							     struct folio *folio)
+{
+	struct hugetlb_gmem_pieces *pieces;
+
+	if (!folio_test_hugetlb(folio))
+		return NULL;
+	pieces = xa_load(hugetlb_gmem_split_xa(hg),
+			 hugetlb_gmem_split_key(hg, &folio->page));
+	VM_WARN_ON_ONCE_FOLIO(pieces && (pieces->split || !pieces->hvo ||
+					 folio_test_hugetlb_vmemmap_optimized(folio)),
+			      folio);
+	return pieces;
 }
 
 /*
@@ -190,7 +223,7 @@ static void hugetlb_gmem_restore_piece_nofail(struct hugetlb_gmem_pieces *pieces
 {
 	LIST_HEAD(pages);
 
-	hugetlb_vmemmap_restore_piece_prepare(head, PMD_ORDER,
+	hugetlb_vmemmap_restore_piece_prepare(head, PMD_ORDER, 1,
 					      GFP_KERNEL | __GFP_NOFAIL, &pages);
 	hugetlb_gmem_restore_piece_commit(pieces, n, head, &pages);
 }
@@ -585,7 +618,7 @@ static int hugetlb_gmem_split_prepare_piece(struct hugetlb_gmem_split *sp)
 	if (WARN_ON_ONCE(!pieces) || !test_bit(n, pieces->optimized))
 		return 0;
 	err = hugetlb_vmemmap_restore_piece_prepare(&folio->page,
-						    folio_order(folio),
+						    folio_order(folio), 1,
 						    GFP_KERNEL | __GFP_RETRY_MAYFAIL,
 						    &sp->vmemmap_pages);
 out:
@@ -593,6 +626,13 @@ out:
 	if (err)
 		xas_destroy(&sp->xas);
 	return err;
+}
+
+/* The record of a split's pieces, unless the folio came with it. */
+static void hugetlb_gmem_split_free_pieces(struct hugetlb_gmem_split *sp)
+{
+	if (!sp->whole_pieces)
+		kfree(sp->pieces);
 }
 
 /*
@@ -630,17 +670,24 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 	if (folio_order(folio) > porder)
 		bitmap_copy(sp->to_4k, to_4k, folio_nr_pages(folio) >> porder);
 	sp->charge = kmalloc(sizeof(*sp->charge), GFP_KERNEL);
-	sp->pieces = kzalloc(sizeof(*sp->pieces), GFP_KERNEL);
+	/* A 1G folio that split before may have its record still. */
+	sp->pieces = hugetlb_gmem_whole_pieces(hg, folio);
+	sp->whole_pieces = sp->pieces;
+	if (!sp->pieces)
+		sp->pieces = kzalloc(sizeof(*sp->pieces), GFP_KERNEL);
 	if (!sp->charge || !sp->pieces) {
-		kfree(sp->pieces);
+		hugetlb_gmem_split_free_pieces(sp);
 		kfree(sp->charge);
 		return -ENOMEM;
 	}
-	/* Its slot, so that storing the charge allocates nothing. */
+	/*
+	 * Their slots, so that storing the charge and the pieces allocates
+	 * nothing (the pieces' may hold them already: then nothing to do).
+	 */
 	err = xa_reserve(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index),
 			 GFP_KERNEL);
 	if (err) {
-		kfree(sp->pieces);
+		hugetlb_gmem_split_free_pieces(sp);
 		kfree(sp->charge);
 		return err;
 	}
@@ -648,7 +695,7 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 			 hugetlb_gmem_split_key(hg, &folio->page), GFP_KERNEL);
 	if (err) {
 		xa_release(&hg->split_charges, hugetlb_gmem_nr(hg, folio->index));
-		kfree(sp->pieces);
+		hugetlb_gmem_split_free_pieces(sp);
 		kfree(sp->charge);
 		return err;
 	}
@@ -658,9 +705,9 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 		return err;
 	}
 
-	trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
 	if (folio_order(folio) > porder) {
 		DECLARE_BITMAP(restore, HUGETLB_GMEM_MAX_PIECES);
+		unsigned long n;
 
 		/*
 		 * Memory failure marks the pages of a poisoned folio when it
@@ -670,13 +717,29 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 		 */
 		sp->restore_all = folio_test_hwpoison(folio);
 		hugetlb_gmem_split_restores(sp, restore);
-		err = hugetlb_vmemmap_split_prepare(hg->h, folio, porder,
-						    restore, &sp->vmemmap_pages);
+		trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
+		if (sp->whole_pieces) {
+			/* The pieces that go to 4K and are optimized. */
+			bitmap_and(restore, restore, sp->pieces->optimized,
+				   HUGETLB_GMEM_MAX_PIECES);
+			n = bitmap_weight(restore, HUGETLB_GMEM_MAX_PIECES);
+			err = hugetlb_vmemmap_restore_piece_prepare(&folio->page,
+								    porder, n,
+								    GFP_KERNEL |
+								    __GFP_RETRY_MAYFAIL,
+								    &sp->vmemmap_pages);
+		} else {
+			err = hugetlb_vmemmap_split_prepare(hg->h, folio, porder,
+							    restore,
+							    &sp->vmemmap_pages);
+		}
+		trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
 	} else {
+		trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
 		err = hugetlb_vmemmap_restore_prepare(hg->h, folio,
 						      &sp->vmemmap_pages);
+		trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
 	}
-	trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
 	if (err)
 		hugetlb_gmem_split_abort(sp);
 	return err;
@@ -695,8 +758,9 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
  * A 2M folio splits into 4K pieces.  A 1G folio splits into 2M pieces, and
  * those that [@start, @end) overlaps on into 4K pieces.  The prepare takes
  * the page cache xarray nodes for the new entries (8 for 2M to 4K, 65 for
- * 1G to 2M), and the vmemmap pages that undoing HVO maps (7 for 2M, 4095
- * for 1G).  The caller holds the mapping's invalidate_lock for write, or
+ * 1G to 2M), and the vmemmap pages that undoing HVO maps (7 for 2M; for
+ * 1G, 511 for its pieces' first vmemmap pages, the first time, and 7 for
+ * each piece that goes to 4K).  The caller holds the mapping's invalidate_lock for write, or
  * shared and the huge range's fault mutex (a new folio:
  * hugetlb_gmem_get_folio(); or hugetlb_gmem_split_prepare_shared()).
  *
@@ -827,9 +891,10 @@ void hugetlb_gmem_split_abort(struct hugetlb_gmem_split *sp)
 	if (!sp->charge)
 		return;
 	xa_release(&hg->split_charges, hugetlb_gmem_nr(hg, sp->folio->index));
+	/* Nothing to release if it holds the pieces' record. */
 	xa_release(hugetlb_gmem_split_xa(hg),
 		   hugetlb_gmem_split_key(hg, &sp->folio->page));
-	kfree(sp->pieces);
+	hugetlb_gmem_split_free_pieces(sp);
 	kfree(sp->charge);
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_abort);
@@ -860,11 +925,31 @@ static const unsigned long *hugetlb_gmem_split_vmemmap(struct hugetlb_gmem *hg,
 							  &sp->vmemmap_pages);
 		return NULL;
 	}
-	if (folio_order(folio) == porder ||
-	    !folio_test_hugetlb_vmemmap_optimized(folio))
+	if (folio_order(folio) == porder)
+		return NULL;
+	hugetlb_gmem_split_restores(sp, restore);
+	if (sp->whole_pieces) {
+		/*
+		 * Its vmemmap is per piece already: restore those that go to
+		 * 4K.  Counted as a restore of the page's, as the split of
+		 * one optimized at 1G is, which restores the same.
+		 */
+		trace_hugetlb_gmem_vmemmap_restore_begin(1);
+		bitmap_and(restore, restore, sp->pieces->optimized,
+			   HUGETLB_GMEM_MAX_PIECES);
+		for_each_set_bit(n, restore, HUGETLB_GMEM_MAX_PIECES)
+			hugetlb_gmem_restore_piece_commit(sp->pieces, n,
+							  hugetlb_gmem_split_piece(sp, n),
+							  &sp->vmemmap_pages);
+		count_vm_event(HUGETLB_GMEM_VMEMMAP_RESTORE);
+		trace_hugetlb_gmem_vmemmap_restore_end(1);
+		return bitmap_empty(sp->pieces->optimized,
+				    HUGETLB_GMEM_MAX_PIECES) ?
+		       NULL : sp->pieces->optimized;
+	}
+	if (!folio_test_hugetlb_vmemmap_optimized(folio))
 		return NULL;
 
-	hugetlb_gmem_split_restores(sp, restore);
 	trace_hugetlb_gmem_vmemmap_restore_begin(1);
 	optimized = hugetlb_vmemmap_split_commit(hg->h, folio, porder, restore,
 						 &sp->vmemmap_pages);
@@ -955,6 +1040,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 		WARN_ON_ONCE(xa_is_err(xa_store(&hg->split_charges,
 						hugetlb_gmem_nr(hg, index),
 						sp->charge, GFP_NOWAIT)));
+		sp->pieces->split = true;
 		WARN_ON_ONCE(xa_is_err(xa_store(hugetlb_gmem_split_xa(hg),
 						hugetlb_gmem_split_key(hg, &folio->page),
 						sp->pieces, GFP_NOWAIT)));
@@ -1106,6 +1192,30 @@ static int hugetlb_gmem_check_piece(struct hugetlb_gmem *hg,
 }
 
 /*
+ * The 2M piece at @i of the split page at @index, whose first page is
+ * @base (%NULL: not known yet), or %NULL if @i holds no 2M piece.  The pieces
+ * of a split page are its pages, at their indices, as long as the caller
+ * holds the invalidate_lock: the struct pages say what is there, without
+ * the xarray walk per piece (511 of a 1G page) that would take most of a
+ * merge's check.
+ */
+static struct folio *hugetlb_gmem_unit_piece(struct address_space *mapping,
+					     struct page *base, pgoff_t index,
+					     pgoff_t i)
+{
+	struct folio *folio;
+
+	lockdep_assert_held(&mapping->invalidate_lock);
+	if (!base)
+		return NULL;
+	folio = page_folio(nth_page(base, i - index));
+	if (!folio_test_large(folio) || folio_test_hugetlb(folio) ||
+	    folio->mapping != mapping || folio->index != i)
+		return NULL;
+	return folio;
+}
+
+/*
  * Of the split 1G page at @mg->index, check the 2M units in [@first,
  * @last] (4K indices, the run of private memory a conversion leaves): those
  * of 4K pieces merge into 2M pieces, and if the run covers the whole page
@@ -1125,6 +1235,7 @@ static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	long nr = pages_per_huge_page(hg->h), unit = 1L << porder;
 	pgoff_t index = mg->index, from, to, i;
+	struct page *base = NULL;
 	bool poisoned = false;
 	int err;
 
@@ -1135,8 +1246,15 @@ static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
 	mg->whole = from == index && to == index + nr;
 	bitmap_zero(mg->units, HUGETLB_GMEM_MAX_PIECES);
 	for (i = from; i < to; i += unit) {
-		struct folio *folio = xa_load(&mapping->i_pages, i);
+		struct folio *folio = hugetlb_gmem_unit_piece(mapping, base,
+							      index, i);
 
+		if (!folio) {
+			folio = xa_load(&mapping->i_pages, i);
+			if (folio && !xa_is_value(folio))
+				base = pfn_to_page(folio_pfn(folio) -
+						   (folio->index - index));
+		}
 		if (folio && !xa_is_value(folio) && folio_test_large(folio)) {
 			/* Whole already: the page, or a 2M piece of it. */
 			if (folio_test_hugetlb(folio))
@@ -1161,6 +1279,33 @@ static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
 	if (mg->whole || !bitmap_empty(mg->units, HUGETLB_GMEM_MAX_PIECES))
 		return 0;
 	return poisoned ? -EHWPOISON : -ENOENT;
+}
+
+/*
+ * A 2M piece that merged from 4K pieces, of a page that was optimized when
+ * it split, is optimized again at once, with its own first vmemmap page,
+ * as it was before it split: so the 1G page's vmemmap is one page per 2M
+ * piece again.  Allocates nothing, cannot fail.  The piece may be in use.
+ */
+static void hugetlb_gmem_optimize_piece(struct folio *piece)
+{
+	struct hugetlb_gmem_pieces *pieces;
+	unsigned int n;
+	LIST_HEAD(freed);
+
+	pieces = hugetlb_gmem_pieces_of(&piece->page, &n);
+	if (WARN_ON_ONCE(!pieces) || !pieces->hvo)
+		return;
+	VM_WARN_ON_ONCE_FOLIO(test_bit(n, pieces->optimized), piece);
+	trace_hugetlb_gmem_vmemmap_optimize_begin(1);
+	if (hugetlb_vmemmap_optimize_piece_commit(&piece->page,
+						  folio_order(piece), &freed)) {
+		/* Flushed. */
+		hugetlb_vmemmap_restore_finish(&freed);
+		__set_bit(n, pieces->optimized);
+		count_vm_event(HUGETLB_GMEM_VMEMMAP_OPTIMIZE_PIECE);
+	}
+	trace_hugetlb_gmem_vmemmap_optimize_end(1);
 }
 
 /*
@@ -1200,6 +1345,45 @@ static bool hugetlb_gmem_merge_unit(struct hugetlb_gmem *hg,
 	trace_hugetlb_gmem_merge_piece(page_to_pfn(head), index, porder);
 	/* The page cache's references. */
 	folio_ref_unfreeze(piece, 1L << porder);
+	/* Not frozen: the remap takes init_mm's mmap_lock. */
+	hugetlb_gmem_optimize_piece(piece);
+	return true;
+}
+
+/*
+ * The inverse of hugetlb_gmem_split_entries(): point the entries of the
+ * 2M pieces (order @from) of a 1G page at @head, whose page the prepared
+ * @xas stores an entry of @order for, a node at a time, each under the
+ * lock on its own, so that interrupts stay off for one node's 64 slots,
+ * not for the 4160 of the page's 65 nodes (no longer than a 2M page's
+ * merge from 4K pages, which stores in one go).  First an entry for each
+ * node of the level above the pieces' (64 of order 12), over a slot of a
+ * node that stays, which takes no node; then @xas's.  Lookups that find
+ * @head meanwhile retry: it is frozen.  Returns false, with nothing
+ * changed, if a single store fails; once the first of several is done
+ * there is no way back, nor need: see gmem_merge_store() for why none
+ * can fail.
+ */
+static bool hugetlb_gmem_merge_entries(struct xa_state *xas, struct page *head,
+				       unsigned int order, unsigned int from)
+{
+	unsigned int level = round_up(from + 1, XA_CHUNK_SHIFT);
+	unsigned long i;
+
+	if (!from || level >= order)
+		return gmem_merge_store(xas, head);
+	for (; level < order; level += XA_CHUNK_SHIFT) {
+		for (i = 0; i < 1UL << (order - level); i++) {
+			pgoff_t index = xas->xa_index + (i << level);
+			XA_STATE_ORDER(node, xas->xa, index, level);
+
+			xas_lock_irq(&node);
+			xas_store(&node, head);
+			xas_unlock_irq(&node);
+			WARN_ON_ONCE(xas_error(&node));
+		}
+	}
+	gmem_merge_store(xas, head);
 	return true;
 }
 
@@ -1227,7 +1411,6 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	struct hstate *h = hg->h;
 	struct folio *folio;
 	struct page *head;
-	LIST_HEAD(freed);
 
 	/*
 	 * Memory failure looks at a page, and marks it, without holding it:
@@ -1245,14 +1428,14 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 		return NULL;
 	}
 	/* Lookups that find the frozen pieces retry until they are a folio. */
-	if (!gmem_merge_store(xas, head)) {
+	if (!hugetlb_gmem_merge_entries(xas, head, order, from)) {
 		gmem_unfreeze_pages(head, nr, from);
 		return NULL;
 	}
 	charge = xa_erase(&hg->split_charges, huge_nr);
-	pieces = xa_erase(hugetlb_gmem_split_xa(hg),
-			  hugetlb_gmem_split_key(hg, head));
-	if (pieces->hvo)
+	pieces = xa_load(hugetlb_gmem_split_xa(hg),
+			 hugetlb_gmem_split_key(hg, head));
+	if (pieces->hvo && !bitmap_empty(pieces->optimized, nr >> porder))
 		hvo = pieces->optimized;
 
 	folio = hugetlb_folio_merge(h, head, from, hvo, hg->spool, charge);
@@ -1262,29 +1445,25 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 			      folio_ref_count(folio), folio);
 	kfree(charge);
 
+	/*
+	 * Its vmemmap stays as the pieces had it, one page per 2M piece, as
+	 * long as the file holds it (see struct hugetlb_gmem_pieces): their
+	 * record stays for it.
+	 */
+	if (hvo) {
+		pieces->split = false;
+		/* Optimized as it merges: its pieces were as they merged. */
+		count_vm_event(HUGETLB_GMEM_VMEMMAP_OPTIMIZE);
+	} else {
+		xa_erase(hugetlb_gmem_split_xa(hg),
+			 hugetlb_gmem_split_key(hg, head));
+		kfree(pieces);
+	}
+
 	count_vm_event(HUGETLB_GMEM_MERGE);
 	trace_hugetlb_gmem_merge(folio_pfn(folio), xas->xa_index, order);
 	/* The page cache's references. */
 	folio_ref_unfreeze(folio, nr);
-
-	/*
-	 * A page that was optimized when it split is again, at once, with
-	 * the vmemmap pages its pieces have: the merge cannot leave it with
-	 * pieces that alias their own first vmemmap pages.  The folio need
-	 * not be frozen: the remap turns tails, and the first piece's fake
-	 * heads, into tails on a writable page, where a speculative
-	 * reference reads a refcount of 0 and writes nothing.
-	 */
-	if (hvo) {
-		trace_hugetlb_gmem_vmemmap_optimize_begin(1);
-		hugetlb_vmemmap_merge_commit(h, folio, porder,
-					     bitmap_weight(hvo, nr >> porder),
-					     &freed);
-		hugetlb_vmemmap_restore_finish(&freed);
-		count_vm_event(HUGETLB_GMEM_VMEMMAP_OPTIMIZE);
-		trace_hugetlb_gmem_vmemmap_optimize_end(1);
-	}
-	kfree(pieces);
 	return folio;
 }
 
@@ -1426,9 +1605,10 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
  *
  * Cannot fail and allocates nothing; references taken since the prepare
  * can only be transient, and are waited for.  A 1G page optimized when it
- * split is optimized again at once, with the pages it has; others are by
- * hugetlb_gmem_merge_finish().  A piece poisoned since the prepare, or
- * memory failure at work meanwhile, leaves the pieces split.
+ * split keeps its vmemmap per 2M piece, each piece optimized again as it
+ * merges; others are optimized by hugetlb_gmem_merge_finish().  A piece
+ * poisoned since the prepare, or memory failure at work meanwhile, leaves
+ * the pieces split.
  */
 void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
@@ -1467,12 +1647,14 @@ void hugetlb_gmem_merge_finish(struct hugetlb_gmem *hg,
 		return;
 	/*
 	 * Those left split are not huge folios; nor does HVO take a poisoned
-	 * one, as in hugetlb_gmem_remove_batch().
+	 * one, as in hugetlb_gmem_remove_batch(); a 1G folio whose vmemmap
+	 * is per piece is optimized.
 	 */
 	for (i = 0; i < nr; i++) {
 		struct folio *folio = xa_load(&mapping->i_pages, mg[i].index);
 
-		if (folio_test_hugetlb(folio) && !folio_test_hwpoison(folio))
+		if (folio_test_hugetlb(folio) && !folio_test_hwpoison(folio) &&
+		    !hugetlb_gmem_whole_pieces(hg, folio))
 			folios[n++] = folio;
 	}
 	hugetlb_gmem_optimize(hg, folios, n, 0);
@@ -1758,10 +1940,53 @@ static struct folio *hugetlb_gmem_merge_whole(struct hugetlb_gmem *hg,
 #define HUGETLB_GMEM_REMOVE_BATCH	16
 
 /*
+ * A whole 1G folio whose vmemmap is per 2M piece (since it merged) is
+ * optimized at 1G before it leaves the file, for the pool, which knows no
+ * other layout: with the pages its pieces have (the second piece's first
+ * vmemmap page becomes its page of tails), so that nothing is allocated,
+ * nothing can fail, and its other 510 vmemmap pages are freed.  A
+ * poisoned one too: the pool restores it to dissolve it.  The folio may be
+ * in use: see hugetlb_vmemmap_merge_commit().
+ */
+static void hugetlb_gmem_join_vmemmap(struct hugetlb_gmem *hg,
+				      struct folio *folio)
+{
+	unsigned int porder = hugetlb_gmem_piece_order(hg);
+	struct hugetlb_gmem_pieces *pieces;
+	LIST_HEAD(freed);
+
+	/* Memory failure reads the record. */
+	memory_failure_lock();
+	pieces = hugetlb_gmem_whole_pieces(hg, folio);
+	if (pieces) {
+		unsigned long nr = folio_nr_pages(folio) >> porder, n;
+
+		/* Not counted: optimized it was, and stays. */
+		if (!hugetlb_vmemmap_merge_commit(hg->h, folio, porder,
+						  bitmap_weight(pieces->optimized, nr),
+						  &freed)) {
+			/*
+			 * Warned about, never seen: rather than a layout the
+			 * pool does not know, give it a folio not optimized.
+			 */
+			for_each_set_bit(n, pieces->optimized, nr)
+				hugetlb_gmem_restore_piece_nofail(pieces, n,
+								  folio_page(folio, n << porder));
+		}
+		xa_erase(hugetlb_gmem_split_xa(hg),
+			 hugetlb_gmem_split_key(hg, &folio->page));
+	}
+	memory_failure_unlock();
+	/* Flushed. */
+	hugetlb_vmemmap_restore_finish(&freed);
+	kfree(pieces);
+}
+
+/*
  * Give whole huge folios, each with a reference of ours, back to the file's
- * reservation: optimized first (merged ones are not).  Not a poisoned one:
- * it leaves the pool, which restores its vmemmap again, and should that
- * fail, it would stay.
+ * reservation: optimized first (merged 2M ones are not; 1G ones are per
+ * piece).  Not a poisoned one: it leaves the pool, which restores its
+ * vmemmap again, and should that fail, it would stay.
  */
 static void hugetlb_gmem_remove_batch(struct hugetlb_gmem *hg,
 				      struct folio **folios, int nr)
@@ -1769,9 +1994,11 @@ static void hugetlb_gmem_remove_batch(struct hugetlb_gmem *hg,
 	struct folio *healthy[HUGETLB_GMEM_REMOVE_BATCH];
 	int i, n = 0;
 
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
+		hugetlb_gmem_join_vmemmap(hg, folios[i]);
 		if (!folio_test_hwpoison(folios[i]))
 			healthy[n++] = folios[i];
+	}
 	hugetlb_gmem_optimize(hg, healthy, n, 1);
 	for (i = 0; i < nr; i++)
 		hugetlb_gmem_remove(hg, folios[i]);

@@ -37,6 +37,11 @@ struct hugetlb_gmem_split {
 	 * optimized while it is split, for memory failure and the merge.
 	 */
 	struct hugetlb_gmem_pieces *pieces;
+	/*
+	 * Of a 1G folio that merged from pieces: @pieces was its, and its
+	 * vmemmap is per 2M piece already.
+	 */
+	bool whole_pieces;
 	/* The vmemmap pages that undoing HVO maps. */
 	struct list_head vmemmap_pages;
 	/* HVO was undone ahead of the commit. */

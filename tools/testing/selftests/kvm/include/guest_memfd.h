@@ -43,8 +43,8 @@ struct gmem_huge_stats {
 	uint64_t poisoned_splits, poisoned_merges_skipped, allocs, fallbacks;
 	/* The 2M pieces of 1G pages split into 4K pages, and merged back. */
 	uint64_t split_pieces, merge_pieces;
-	/* The 2M pieces whose optimized vmemmap was restored. */
-	uint64_t vmemmap_piece_restores;
+	/* The 2M pieces whose optimized vmemmap was restored, and redone. */
+	uint64_t vmemmap_piece_restores, vmemmap_piece_optimizes;
 };
 
 uint64_t gmem_huge_stat(enum vm_mem_backing_src_type t, const char *name);

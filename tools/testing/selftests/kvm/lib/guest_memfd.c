@@ -190,6 +190,7 @@ void gmem_huge_stats_read(enum vm_mem_backing_src_type t, struct gmem_huge_stats
 		{ "split_piece", &s->split_pieces, true, false },
 		{ "merge_piece", &s->merge_pieces, true, false },
 		{ "vmemmap_restore_piece", &s->vmemmap_piece_restores, true, false },
+		{ "vmemmap_optimize_piece", &s->vmemmap_piece_optimizes, true, false },
 	};
 	int i;
 

@@ -61,7 +61,9 @@
  *    level and gives the page back to the pool;
  *  - at each of those steps, the vmemmap the 1G page takes (nr_memmap_pages):
  *    a 2M piece that stays whole keeps HVO, with one vmemmap page of its
- *    own, a piece of 4K pages has all 8, and the merged 1G page 2.
+ *    own, a piece of 4K pages has all 8 and gets HVO back when it merges,
+ *    and the merged 1G page keeps one per piece while the file holds it;
+ *    2 (HVO at 1G) once the punch gives it back to the pool.
  *
  * With 1G pages (262144 4K pages each) the host and the guest use a fixed
  * sample of the pages: the first 112 of each huge page (where the ranges
@@ -1213,12 +1215,29 @@ static void assert_levels(const struct gmem_huge_stats *before, uint64_t splits,
 		    s.split_pieces - before->split_pieces == split_pieces &&
 		    s.merge_pieces - before->merge_pieces == merge_pieces &&
 		    s.merges - before->merges == merges &&
-		    s.vmemmap_restores - before->vmemmap_restores == splits,
-		    "%s: 1G->2M %lu, 2M->4K %lu, 4K->2M %lu, 2M->1G %lu, restores %lu; want %lu %lu %lu %lu %lu",
+		    s.vmemmap_restores - before->vmemmap_restores == splits &&
+		    s.vmemmap_optimizes - before->vmemmap_optimizes == merges,
+		    "%s: 1G->2M %lu, 2M->4K %lu, 4K->2M %lu, 2M->1G %lu, restores %lu, optimizes %lu; want %lu %lu %lu %lu %lu %lu",
 		    when, s.splits - before->splits, s.split_pieces - before->split_pieces,
 		    s.merge_pieces - before->merge_pieces, s.merges - before->merges,
 		    s.vmemmap_restores - before->vmemmap_restores,
-		    splits, split_pieces, merge_pieces, merges, splits);
+		    s.vmemmap_optimizes - before->vmemmap_optimizes,
+		    splits, split_pieces, merge_pieces, merges, splits, merges);
+	if (!hugetlb_vmemmap_optimized())
+		return;
+	/*
+	 * A piece that goes to 4K restores its vmemmap, but in the first
+	 * split of the page, from the pool, which restores it with the rest;
+	 * each that merges back is optimized again.
+	 */
+	TEST_ASSERT(s.vmemmap_piece_restores - before->vmemmap_piece_restores ==
+		    split_pieces - !!splits &&
+		    s.vmemmap_piece_optimizes - before->vmemmap_piece_optimizes ==
+		    merge_pieces,
+		    "%s: %lu pieces restored, %lu optimized; want %lu %lu", when,
+		    s.vmemmap_piece_restores - before->vmemmap_piece_restores,
+		    s.vmemmap_piece_optimizes - before->vmemmap_piece_optimizes,
+		    split_pieces - !!splits, merge_pieces);
 }
 
 /*
@@ -1252,8 +1271,9 @@ static uint64_t memmap_pages(void)
  * The vmemmap pages in use for the 1G page, against @m0.  Each 2M piece
  * that stays whole keeps HVO at 2M (one vmemmap page of its own: the first
  * piece's is the 1G page's head vmemmap page), each piece of 4K pages has
- * all 8, and a whole 1G page has its head vmemmap page, and a page of
- * tails if it was optimized in use (merged).
+ * all 8, and a 1G page merged from pieces keeps theirs; one in the pool
+ * has its head vmemmap page, and a page of tails if it was optimized in
+ * use (given back after a split).
  */
 static void assert_vmemmap(uint64_t m0, int64_t pages, const char *when)
 {
@@ -1270,7 +1290,7 @@ static void assert_vmemmap(uint64_t m0, int64_t pages, const char *when)
  */
 static void test_pieces(void)
 {
-	struct gmem_huge_stats stats, s;
+	struct gmem_huge_stats stats;
 	struct hugetlb_pool pool;
 	uint64_t t0[2], m0;
 	struct test t;
@@ -1303,22 +1323,21 @@ static void test_pieces(void)
 	check_all(&t, "the last 4K page of piece 300 made shared too");
 	assert_stage2(&t, t0, -1, 510, "the last 4K page of piece 300 made shared too");
 	assert_vmemmap(m0, 510 + 8 + 7, "the last 4K page of piece 300 made shared too");
-	read_stats(&s);
-	TEST_ASSERT_EQ(s.vmemmap_piece_restores - stats.vmemmap_piece_restores,
-		       hugetlb_vmemmap_optimized() ? 1 : 0);
 
 	convert(&t, PIECE(37), 1, false);
 	assert_levels(&stats, 1, 2, 1, 0, "piece 37 all private again");
 	check_all(&t, "piece 37 all private again");
 	assert_stage2(&t, t0, -1, 511, "piece 37 all private again");
+	/* Optimized again as it merged. */
+	assert_vmemmap(m0, 510 + 8, "piece 37 all private again");
 
 	convert(&t, PIECE(300) + 511, 1, false);
 	assert_levels(&stats, 1, 2, 2, 1, "the 1G page all private again");
 	check_all(&t, "the 1G page all private again");
 	assert_stage2(&t, t0, 0, 0, "the 1G page all private again");
 	assert_pool(&pool, "after the first round trips");
-	/* Optimized with the pages the pieces had: its head's and one of tails. */
-	assert_vmemmap(m0, 1, "the 1G page all private again");
+	/* Each piece keeps its vmemmap page while the file holds the page. */
+	assert_vmemmap(m0, 511, "the 1G page all private again");
 
 	/* A whole 2M piece, shared pages being 4K pages. */
 	convert(&t, PIECE(100), 512, true);
@@ -1326,13 +1345,13 @@ static void test_pieces(void)
 	assert_levels(&stats, 2, 3, 2, 1, "a whole piece made shared");
 	check_all(&t, "a whole piece made shared");
 	assert_stage2(&t, t0, -1, 511, "a whole piece made shared");
-	/* As the first time; the page of tails went. */
+	/* As the first time, with 7 pages for the piece only. */
 	assert_vmemmap(m0, 510 + 8, "a whole piece made shared");
 	convert(&t, PIECE(100), 512, false);
 	assert_levels(&stats, 2, 3, 3, 2, "a whole piece made private again");
 	check_all(&t, "a whole piece made private again");
 	assert_stage2(&t, t0, 0, 0, "a whole piece made private again");
-	assert_vmemmap(m0, 1, "a whole piece made private again");
+	assert_vmemmap(m0, 511, "a whole piece made private again");
 
 	/* Pages 510-513, straddling pieces 0 and 1. */
 	convert(&t, 510, 4, true);
@@ -1363,6 +1382,8 @@ static void test_pieces(void)
 	pool.free++;
 	pool.resv++;
 	assert_pool(&pool, "after a punch of the split 1G page");
+	/* Optimized at 1G as it left, with the pieces' pages: head and tails. */
+	assert_vmemmap(m0, 1, "after a punch of the split 1G page");
 
 	test_destroy(&t);
 }
