@@ -910,6 +910,7 @@ static const unsigned long *hugetlb_gmem_split_vmemmap(struct hugetlb_gmem *hg,
 {
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	DECLARE_BITMAP(restore, HUGETLB_GMEM_MAX_PIECES);
+	unsigned long nr = folio_nr_pages(sp->folio) >> porder;
 	struct hugetlb_gmem_pieces *pieces;
 	struct folio *folio = sp->folio;
 	unsigned long optimized;
@@ -937,10 +938,13 @@ static const unsigned long *hugetlb_gmem_split_vmemmap(struct hugetlb_gmem *hg,
 		trace_hugetlb_gmem_vmemmap_restore_begin(1);
 		bitmap_and(restore, restore, sp->pieces->optimized,
 			   HUGETLB_GMEM_MAX_PIECES);
-		for_each_set_bit(n, restore, HUGETLB_GMEM_MAX_PIECES)
-			hugetlb_gmem_restore_piece_commit(sp->pieces, n,
-							  hugetlb_gmem_split_piece(sp, n),
-							  &sp->vmemmap_pages);
+		hugetlb_vmemmap_restore_pieces_commit(&folio->page, porder,
+						      restore, nr, true,
+						      &sp->vmemmap_pages);
+		bitmap_andnot(sp->pieces->optimized, sp->pieces->optimized,
+			      restore, nr);
+		count_vm_events(HUGETLB_GMEM_VMEMMAP_RESTORE_PIECE,
+				bitmap_weight(restore, nr));
 		count_vm_event(HUGETLB_GMEM_VMEMMAP_RESTORE);
 		trace_hugetlb_gmem_vmemmap_restore_end(1);
 		return bitmap_empty(sp->pieces->optimized,
