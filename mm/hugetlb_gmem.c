@@ -1365,8 +1365,7 @@ static bool hugetlb_gmem_merge_unit(struct hugetlb_gmem *hg,
  * node that stays, which takes no node; then @xas's.  Lookups that find
  * @head meanwhile retry: it is frozen.  Returns false, with nothing
  * changed, if a single store fails; once the first of several is done
- * there is no way back, nor need: see gmem_merge_store() for why none
- * can fail.
+ * the merge must go on (see gmem_merge_store() for why no store fails).
  */
 static bool hugetlb_gmem_merge_entries(struct xa_state *xas, struct page *head,
 				       unsigned int order, unsigned int from)
@@ -1387,7 +1386,15 @@ static bool hugetlb_gmem_merge_entries(struct xa_state *xas, struct page *head,
 			WARN_ON_ONCE(xas_error(&node));
 		}
 	}
-	gmem_merge_store(xas, head);
+	/*
+	 * Past the first store there is no way back: should the last one
+	 * ever fail for want of its node (taken before the point of no
+	 * return, gmem_merge_prealloc()), take it now rather than leave the
+	 * entries of the levels below under a 1G folio.
+	 */
+	while (!gmem_merge_store(xas, head) &&
+	       xas_nomem(xas, GFP_KERNEL | __GFP_NOFAIL))
+		;
 	return true;
 }
 
