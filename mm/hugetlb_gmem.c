@@ -125,32 +125,6 @@ static unsigned long hugetlb_gmem_split_key(const struct hugetlb_gmem *hg,
 	return page_to_pfn(head) >> huge_page_order(hg->h);
 }
 
-/**
- * hugetlb_gmem_page_is_piece - whether a page is a 4K page of a split page
- * @page:	any page.
- *
- * For memory failure, which takes a reference to the page only if so.  It
- * asks holding mf_mutex, which merges hold too (memory_failure_trylock()):
- * a piece stays one until memory failure is done with it.  (A dissolve
- * makes it plain page cache, which memory failure then only marks.)
- */
-bool hugetlb_gmem_page_is_piece(struct page *page)
-{
-	unsigned long pfn = page_to_pfn(page);
-	struct hstate *h;
-
-	memory_failure_assert_held();
-	for_each_hstate(h) {
-		struct hugetlb_gmem_pieces *pieces;
-
-		pieces = xa_load(&hugetlb_gmem_split_pages[hstate_index(h)],
-				 pfn >> huge_page_order(h));
-		if (pieces)
-			return pieces->split;
-	}
-	return false;
-}
-
 /*
  * The split huge page that holds @page, with what is kept of it, and the
  * number of @page's 2M piece in it; %NULL when @page is not a piece.  The
@@ -174,6 +148,23 @@ static struct hugetlb_gmem_pieces *hugetlb_gmem_pieces_of(struct page *page,
 		}
 	}
 	return NULL;
+}
+
+/**
+ * hugetlb_gmem_page_is_piece - whether a page is a 4K page of a split page
+ * @page:	any page.
+ *
+ * For memory failure, which takes a reference to the page only if so.  It
+ * asks holding mf_mutex, which merges hold too (memory_failure_trylock()):
+ * a piece stays one until memory failure is done with it.  (A dissolve
+ * makes it plain page cache, which memory failure then only marks.)
+ */
+bool hugetlb_gmem_page_is_piece(struct page *page)
+{
+	unsigned int n;
+
+	memory_failure_assert_held();
+	return hugetlb_gmem_pieces_of(page, &n);
 }
 
 /*
