@@ -5,8 +5,9 @@
  * every invalid request refused with nothing changed, EAGAIN with the
  * exact error_offset for a pinned page, and a guest of a software-protected
  * VM that reads and writes, as private memory, what the host wrote into the
- * same pages while they were shared, and one whose shared memory is
- * separate, to catch mappings of either side that outlive a conversion.
+ * same pages while they were shared, and one whose memslot maps other
+ * memory at userspace_addr, whose shared memory KVM still takes from the
+ * file.
  * Last, memory failure (MADV_HWPOISON) on a shared page while punch hole
  * runs on it again and again: memory failure tells guest_memfd holding
  * the page locked, punch hole locks it holding invalidate_lock, and
@@ -264,38 +265,42 @@ static void test_guest(struct kvm_vm *vm, struct kvm_vcpu *vcpu, int fd, char *m
 	run_until(vcpu, UCALL_DONE);
 }
 
-static void guest_code_separate(void)
+static void guest_code_shared_from_file(void)
 {
 	uint64_t *p = (uint64_t *)GMEM_GPA;
 
-	/* Private: the guest_memfd page. */
-	WRITE_ONCE(p[0], 0xaaaaaaaaaaaaaaaaull);
-	GUEST_SYNC(1);
-
-	/* Shared: the memslot's own memory, not what was mapped a moment ago. */
+	/* Shared: the file's page, not the memslot's userspace memory. */
 	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0x5555555555555555ull);
 	WRITE_ONCE(p[0], 0x7777777777777777ull);
+	GUEST_SYNC(1);
+
+	/* Private: the same page, in place. */
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0x7777777777777777ull);
+	WRITE_ONCE(p[0], 0xaaaaaaaaaaaaaaaaull);
 	GUEST_SYNC(2);
 
-	/* Private again: the guest_memfd page, as it was left. */
+	/* Shared again, then private with ZERO. */
 	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0xaaaaaaaaaaaaaaaaull);
+	GUEST_SYNC(3);
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0);
 	GUEST_DONE();
 }
 
 /*
- * The file decides what is private even when the memslot's shared side is
- * separate memory, as for a VMM that does not map guest_memfd: then the
- * guest sees different bytes on each side, so each conversion must zap
- * the mappings of the other side, or the guest keeps using them.
+ * KVM faults the shared memory of a memslot bound to a file with mmap()
+ * from the file, as private memory (as upstream's guest_memfd-only memslots
+ * do), even when the memslot's userspace_addr maps other memory: the guest
+ * sees the file's bytes on both sides, and the other memory is never
+ * touched.
  */
-static void test_separate_shared_memory(const struct vm_shape shape)
+static void test_shared_from_file(const struct vm_shape shape)
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	uint64_t *shared, *gmem;
 	int fd;
 
-	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_separate);
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_shared_from_file);
 	fd = vm_create_guest_memfd(vm, NR_PAGES * page_size,
 				   GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED);
 	gmem = mmap(NULL, NR_PAGES * page_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -305,18 +310,23 @@ static void test_separate_shared_memory(const struct vm_shape shape)
 	vm_set_user_memory_region2(vm, GMEM_SLOT, KVM_MEM_GUEST_MEMFD, GMEM_GPA,
 				   NR_PAGES * page_size, shared, fd, 0);
 	virt_map(vm, GMEM_GPA, GMEM_GPA, NR_PAGES);
-	shared[0] = 0x5555555555555555ull;
+	gmem[0] = 0x5555555555555555ull;
+	shared[0] = 0x3333333333333333ull;
+
+	/* Before KVM faulted shared memory from the file, the guest read 0x33... */
+	run_until(vcpu, UCALL_SYNC);
+	TEST_ASSERT_EQ(gmem[0], 0x7777777777777777ull);
 
 	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
 	run_until(vcpu, UCALL_SYNC);
 
 	convert(fd, 0, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
-	run_until(vcpu, UCALL_SYNC);
-	TEST_ASSERT_EQ(shared[0], 0x7777777777777777ull);
 	TEST_ASSERT_EQ(gmem[0], 0xaaaaaaaaaaaaaaaaull);
+	run_until(vcpu, UCALL_SYNC);
 
-	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
+	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
 	run_until(vcpu, UCALL_DONE);
+	TEST_ASSERT_EQ(shared[0], 0x3333333333333333ull);
 
 	kvm_vm_free(vm);
 	munmap(shared, NR_PAGES * page_size);
@@ -458,9 +468,9 @@ TEST_F_TIMEOUT(conversion, guest_in_place, 120)
 	test_guest(self->vm, self->vcpu, self->fd, self->mem);
 }
 
-TEST_F_TIMEOUT(conversion, separate_shared_memory, 120)
+TEST_F_TIMEOUT(conversion, shared_from_file, 120)
 {
-	test_separate_shared_memory(shape);
+	test_shared_from_file(shape);
 }
 
 TEST_F_TIMEOUT(conversion, poison_punch_race, 120)
