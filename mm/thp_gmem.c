@@ -15,12 +15,15 @@
  * /proc/vmstat, shared with other file systems) and in THP_GMEM_FALLBACK;
  * allocations, splits and merges are thp_gmem_* events and tracepoints.
  *
- * Converting part of a 2M folio to shared splits it into 4K folios, and
- * converting all of it back to private merges them again in place, when
- * they are still the 2M page the split left.  Both come in two steps, as
- * guest_memfd's conversions need: a prepare that allocates and checks and
- * may fail, and a commit that cannot.  A range that is not all private
- * when first used gets a 2M page as 4K folios from the start.
+ * A 2M folio is split into 4K folios only while its range holds both
+ * private and shared pages: converting part of it splits it, converting
+ * all of it does not (the host maps a shared 2M folio as it is, with a PMD
+ * where its mapping is aligned); and a conversion to private that leaves
+ * all of a split range private merges it again in place, when it is still
+ * the 2M page the split left.  Both come in two steps, as guest_memfd's
+ * conversions need: a prepare that allocates and checks and may fail, and
+ * a commit that cannot.  A range that is in both states when first used
+ * gets a 2M page as 4K folios from the start.
  *
  * guest_memfd has no memory policy of its own in this kernel: the folios
  * follow the allocating task's policy.
@@ -69,11 +72,11 @@ static void thp_gmem_fallback(pgoff_t index)
 }
 
 /*
- * A 2M page for a range that is not all private, as 4K folios: shared
- * pages are 4K.  They can merge into a 2M folio once the range is all
- * private.  The first stays locked until all are in, so that racing
- * callers wait for them (thp_gmem_wait()).  Those added before an error
- * stay; the rest go back.
+ * A 2M page for a range that is part private, part shared, as 4K folios.
+ * They can merge into a 2M folio once the range is all private.  The
+ * first stays locked until all are in, so that racing callers wait for
+ * them (thp_gmem_wait()).  Those added before an error stay; the rest go
+ * back.
  */
 static struct folio *thp_gmem_add_pieces(struct address_space *mapping,
 					 pgoff_t start, pgoff_t index, gfp_t gfp)
@@ -165,8 +168,8 @@ static struct folio *thp_gmem_wait(struct address_space *mapping,
  * thp_gmem_get_folio - the folio of a 4K page, a new 2M one if it can be
  * @mapping:	the file's page cache.
  * @index:	the 4K index.
- * @split:	the 2M range is not all private: a new 2M page comes as 4K
- *		folios.
+ * @split:	the 2M range is part private, part shared: a new 2M page
+ *		comes as 4K folios.
  *
  * The caller serialises this against truncation, splits and merges
  * (guest_memfd holds the mapping's invalidate_lock).  Racing callers on
@@ -215,7 +218,8 @@ EXPORT_SYMBOL_GPL(thp_gmem_get_folio);
  * @sp:		gets what the commit needs.
  *
  * The caller holds the mapping's invalidate_lock for write, so nothing
- * else splits, merges or truncates the file's folios meanwhile.
+ * else splits, merges or truncates the file's folios meanwhile, and has
+ * unmapped the folio from the host (a shared one may be mapped).
  *
  * Return: %0; -EAGAIN when someone else holds @folio; -ENOMEM.  Nothing
  * is kept on error.
@@ -225,8 +229,12 @@ int thp_gmem_split_prepare(struct folio *folio, struct thp_gmem_split *sp)
 	long expected = folio_nr_pages(folio) + 1;
 
 	lockdep_assert_held_write(&folio->mapping->invalidate_lock);
-	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER ||
-			      folio_mapped(folio), folio);
+	/*
+	 * Not mapped, but a host fault that looked the folio up before the
+	 * caller unmapped it may map it meanwhile: the reference check sees
+	 * its reference.
+	 */
+	VM_WARN_ON_ONCE_FOLIO(folio_order(folio) != HPAGE_PMD_ORDER, folio);
 	/* A new folio's LRU batch holds one too: drain, once. */
 	if (folio_ref_count(folio) != expected) {
 		lru_add_drain_all();

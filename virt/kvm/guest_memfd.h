@@ -31,9 +31,10 @@ struct kvm_gmem_huge_ops {
 			     struct address_space *mapping);
 	/*
 	 * R.  The folio holding @index, locked, allocated if absent; ERR_PTR
-	 * on failure.  @split: %NULL if the huge range is wholly private;
-	 * else a new huge folio must be split, and its 2M units whose bit is
-	 * set (those not wholly private) must be 4K.
+	 * on failure.  @split: %NULL if the huge range is wholly private (or,
+	 * with shared_huge, in one state); else a new huge folio must be
+	 * split, and its 2M units whose bit is set (those not wholly private)
+	 * must be 4K.
 	 */
 	struct folio *(*get_folio)(struct kvm_gmem_huge *gh,
 				   struct address_space *mapping,
@@ -51,16 +52,25 @@ struct kvm_gmem_huge_ops {
 	 * wholly private.
 	 */
 	bool splits_in_cache;
+	/*
+	 * A huge folio may be shared: the host maps it as it is, and a range
+	 * is split only while it holds both private and shared pages.  Else
+	 * shared pages are 4K folios.
+	 */
+	bool shared_huge;
 
 	/*
 	 * Conversions of huge pages, W unless said otherwise.  A conversion
 	 * to shared splits every huge folio in its range so that its pages
 	 * are 4K folios (shared pages are); a backing may split a folio into
 	 * large ones first, which stay whole outside the range (HugeTLB's
-	 * 1G pages into 2M pieces).  One to private merges what becomes
-	 * wholly private, inside [first, last]: as much of each huge page as
-	 * the backing can.  Each huge folio's work, or huge page's, is one
-	 * slot of split_size or merge_size bytes.
+	 * 1G pages into 2M pieces).  With shared_huge, a folio that the run
+	 * of equal state [first, last] covers whole stays whole instead.  One
+	 * to private merges what becomes wholly private, inside [first,
+	 * last]: as much of each huge page as the backing can; with
+	 * shared_huge, it splits a whole shared folio that it makes mixed.
+	 * Each huge folio's work, or huge page's, is one slot of split_size
+	 * or merge_size bytes.
 	 *
 	 * prepare: before the point of no return; allocates what commit
 	 *	needs.  0: the slot is filled; < 0: the conversion fails
@@ -139,19 +149,23 @@ static inline pgoff_t kvm_gmem_huge_unit(struct kvm_gmem_huge *gh)
 }
 
 /*
- * One conversion's splits or merges, between prepare and finish.  Splits
- * prepared with IL held shared keep their folios in @folios, to see under W
- * that the file still has those huge folios, and no others.  Merges keep
- * the first index of the huge pages they merge whole in @merges, in order,
- * @nr_merges of them.
+ * One conversion's splits and merges, between prepare and finish: one to
+ * shared splits; one to private merges, and splits the shared huge folios
+ * (shared_huge) it leaves mixed.  Splits prepared with IL held shared keep
+ * their folios in @folios, to see under W that the file still has those
+ * huge folios, and no others.  @checked holds the first index of each huge
+ * page whose prepare checked the references of all its pages (one merged
+ * whole, or split in a conversion to private), in order.
  */
 struct kvm_gmem_huge_work {
 	bool to_private;
-	int nr;
-	void *slots;
+	int nr_splits;
+	void *splits;
 	struct folio **folios;
-	pgoff_t *merges;
 	int nr_merges;
+	void *merges;
+	pgoff_t *checked;
+	int nr_checked;
 	int shared_err;
 };
 

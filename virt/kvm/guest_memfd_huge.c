@@ -347,6 +347,7 @@ static const struct kvm_gmem_huge_ops kvm_gmem_thp_ops = {
 	.get_folio	= kvm_gmem_thp_get_folio,
 	.punch		= kvm_gmem_thp_punch,
 	.max_order	= kvm_gmem_huge_max_order,
+	.shared_huge	= true,
 	.split_size	= sizeof(struct thp_gmem_split),
 	.split_prepare	= kvm_gmem_thp_split_prepare,
 	.split_commit	= kvm_gmem_thp_split_commit,
@@ -401,18 +402,21 @@ void kvm_gmem_huge_abort(struct kvm_gmem_huge *gh,
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
 
-	if (w->nr && w->to_private && ops->merge_abort)
-		ops->merge_abort(gh, w->slots, w->nr);
-	else if (w->nr && !w->to_private)
-		ops->split_abort(gh, w->slots, w->nr);
-	kvfree(w->slots);
-	kvfree(w->folios);
+	if (w->nr_merges && ops->merge_abort)
+		ops->merge_abort(gh, w->merges, w->nr_merges);
+	if (w->nr_splits)
+		ops->split_abort(gh, w->splits, w->nr_splits);
+	kvfree(w->splits);
 	kvfree(w->merges);
-	w->slots = NULL;
-	w->folios = NULL;
+	kvfree(w->folios);
+	kvfree(w->checked);
+	w->splits = NULL;
 	w->merges = NULL;
-	w->nr = 0;
+	w->folios = NULL;
+	w->checked = NULL;
+	w->nr_splits = 0;
 	w->nr_merges = 0;
+	w->nr_checked = 0;
 	w->shared_err = 0;
 }
 
@@ -469,10 +473,13 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 	lockdep_assert_held_read(&mapping->invalidate_lock);
 	if (!gh->order || w->to_private || !ops->split_prepare_shared)
 		return;
+	/* It knows nothing of huge folios that stay whole (shared_huge). */
+	if (WARN_ON_ONCE(ops->shared_huge))
+		return;
 
-	w->slots = kvcalloc(max, ops->split_size, GFP_KERNEL);
+	w->splits = kvcalloc(max, ops->split_size, GFP_KERNEL);
 	w->folios = kvcalloc(max, sizeof(*w->folios), GFP_KERNEL);
-	if (!w->slots || !w->folios) {
+	if (!w->splits || !w->folios) {
 		/* Nothing prepared yet: only frees. */
 		kvm_gmem_huge_abort(gh, w);
 		w->shared_err = -ENOMEM;
@@ -480,13 +487,13 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 	}
 	for (index = from; index < end; index = kvm_gmem_huge_next(gh, folio, index)) {
 		folio = ops->split_prepare_shared(gh, mapping, index, start, end,
-						  w->slots + w->nr * ops->split_size);
+						  w->splits + w->nr_splits * ops->split_size);
 		if (IS_ERR(folio)) {
 			w->shared_err = PTR_ERR(folio);
 			return;
 		}
 		if (folio)
-			w->folios[w->nr++] = folio;
+			w->folios[w->nr_splits++] = folio;
 	}
 }
 
@@ -516,19 +523,112 @@ static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 			folio = NULL;
 			continue;
 		}
-		if (i == w->nr || w->folios[i] != folio)
+		if (i == w->nr_splits || w->folios[i] != folio)
 			return false;
 		i++;
 	}
-	return i == w->nr;
+	return i == w->nr_splits;
+}
+
+/*
+ * Whether the huge folio @folio stays whole through the conversion: it lies
+ * inside [first, last], the run of equal state the range becomes part of,
+ * and the backing lets a huge folio be shared.
+ */
+static bool kvm_gmem_huge_stays_whole(struct kvm_gmem_huge *gh,
+				      struct folio *folio, pgoff_t first,
+				      pgoff_t last)
+{
+	return gh->ops->shared_huge && folio->index >= first &&
+	       folio_next_index(folio) - 1 <= last;
+}
+
+/* Prepare the split of @folio, whose reference @w takes over on success. */
+static int kvm_gmem_huge_prepare_split(struct kvm_gmem_huge *gh,
+				       struct kvm_gmem_huge_work *w,
+				       struct folio *folio, pgoff_t start,
+				       pgoff_t end, pgoff_t *err_index)
+{
+	const struct kvm_gmem_huge_ops *ops = gh->ops;
+	int r = ops->split_prepare(gh, folio, start, end,
+				   w->splits + w->nr_splits * ops->split_size);
+
+	if (r == -EAGAIN)
+		*err_index = max(folio->index, start);
+	if (r) {
+		folio_put(folio);
+		return r;
+	}
+	w->nr_splits++;
+	return 0;
+}
+
+/*
+ * To private: each huge page merges what becomes wholly private of it,
+ * inside [first, last]; a whole huge folio that was shared (shared_huge
+ * backings) and is not wholly inside it splits, so that its shared pages
+ * stay shared.  The huge pages whose prepare checked every page's
+ * references go in @w->checked.
+ */
+static int kvm_gmem_huge_prepare_private(struct kvm_gmem_huge *gh,
+					 struct address_space *mapping,
+					 struct kvm_gmem_huge_work *w,
+					 pgoff_t start, pgoff_t end,
+					 pgoff_t first, pgoff_t last,
+					 pgoff_t *err_index)
+{
+	const struct kvm_gmem_huge_ops *ops = gh->ops;
+	pgoff_t nr = 1UL << gh->order, from = round_down(start, nr);
+	unsigned long max = DIV_ROUND_UP(end - from, nr);
+	struct folio *folio;
+	pgoff_t index;
+	int r;
+
+	w->merges = kvcalloc(max, ops->merge_size, GFP_KERNEL);
+	w->checked = kvcalloc(max, sizeof(*w->checked), GFP_KERNEL);
+	if (ops->shared_huge)
+		w->splits = kvcalloc(max, ops->split_size, GFP_KERNEL);
+	if (!w->merges || !w->checked || (ops->shared_huge && !w->splits))
+		return -ENOMEM;
+
+	for (index = from; index < end; index += nr) {
+		folio = ops->shared_huge ? kvm_gmem_huge_folio(mapping, index) :
+					   NULL;
+		if (folio && kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
+			folio_put(folio);
+			continue;
+		}
+		if (folio) {
+			r = kvm_gmem_huge_prepare_split(gh, w, folio, start,
+							end, err_index);
+			if (r)
+				return r;
+			w->checked[w->nr_checked++] = index;
+			continue;
+		}
+
+		r = ops->merge_prepare(gh, mapping, index, first, last,
+				       w->merges + w->nr_merges * ops->merge_size,
+				       err_index);
+		/* Nothing to merge, or poisoned: stays as it is. */
+		if (r == -ENOENT || r == -EHWPOISON)
+			continue;
+		if (r < 0)
+			return r;
+		if (!r)
+			w->checked[w->nr_checked++] = index;
+		w->nr_merges++;
+	}
+	return 0;
 }
 
 /*
  * Before the point of no return: prepare the huge pages that converting
- * [start, end) splits (to shared: shared pages are 4K folios) or merges (to
- * private: each huge page that becomes wholly private).  [first, last] is
- * the run of equal state the range becomes part of.  On failure nothing is
- * left prepared; on -EAGAIN, *err_index is a page someone else holds.
+ * [start, end) splits (to shared: a huge folio that becomes mixed, or any,
+ * where shared pages must be 4K) or merges (to private: each huge page that
+ * becomes wholly private).  [first, last] is the run of equal state the
+ * range becomes part of.  On failure nothing is left prepared; on -EAGAIN,
+ * *err_index is a page someone else holds.
  */
 int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 			  struct address_space *mapping,
@@ -537,75 +637,57 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 			  pgoff_t *err_index)
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
-	pgoff_t nr = 1UL << gh->order, unit = kvm_gmem_huge_unit(gh);
-	pgoff_t index, from, step;
-	struct folio *folio = NULL;
-	size_t size;
-	int r;
+	pgoff_t unit = kvm_gmem_huge_unit(gh);
+	pgoff_t index, next, from = round_down(start, unit);
+	struct folio *folio;
+	int r = 0;
 
 	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 
 	if (w->folios || w->shared_err) {
 		r = w->shared_err;
-		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w,
-						  round_down(start, unit), end))
+		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w, from, end))
 			return 0;
 		kvm_gmem_huge_abort(gh, w);
 		if (r && r != -EAGAIN)
 			return r;
+		r = 0;
 	}
 	if (!gh->order)
 		return 0;
-	/*
-	 * Merges go by huge page, each of which merges what becomes wholly
-	 * private of it, inside [first, last]; splits by huge folio, each 2M
-	 * at least.
-	 */
-	step = w->to_private ? nr : unit;
-	from = round_down(start, step);
-	size = w->to_private ? ops->merge_size : ops->split_size;
-	w->slots = kvcalloc(DIV_ROUND_UP(end - from, step), size, GFP_KERNEL);
-	if (w->to_private)
-		w->merges = kvcalloc(DIV_ROUND_UP(end - from, step),
-				     sizeof(*w->merges), GFP_KERNEL);
-	if (!w->slots || (w->to_private && !w->merges)) {
+
+	if (w->to_private) {
+		r = kvm_gmem_huge_prepare_private(gh, mapping, w, start, end,
+						  first, last, err_index);
+		goto out;
+	}
+
+	/* Splits go by huge folio, each 2M at least. */
+	w->splits = kvcalloc(DIV_ROUND_UP(end - from, unit), ops->split_size,
+			     GFP_KERNEL);
+	if (!w->splits) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (index = from; index < end; index = next) {
+		folio = kvm_gmem_huge_folio(mapping, index);
+		next = kvm_gmem_huge_next(gh, folio, index);
+		if (!folio)
+			continue;
+		if (kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
+			folio_put(folio);
+			continue;
+		}
+		r = kvm_gmem_huge_prepare_split(gh, w, folio, start, end,
+						err_index);
+		if (r)
+			break;
+	}
+out:
+	if (r < 0)
 		kvm_gmem_huge_abort(gh, w);
-		return -ENOMEM;
-	}
-
-	for (index = from; index < end;
-	     index = w->to_private ? index + nr :
-		     kvm_gmem_huge_next(gh, folio, index)) {
-		void *slot = w->slots + w->nr * size;
-
-		if (w->to_private) {
-			r = ops->merge_prepare(gh, mapping, index, first, last,
-					       slot, err_index);
-			/* Nothing to merge, or poisoned: stays as it is. */
-			if (r == -ENOENT || r == -EHWPOISON)
-				continue;
-			if (!r)
-				w->merges[w->nr_merges++] = index;
-			if (r == KVM_GMEM_MERGE_PART)
-				r = 0;
-		} else {
-			folio = kvm_gmem_huge_folio(mapping, index);
-			if (!folio)
-				continue;
-			r = ops->split_prepare(gh, folio, start, end, slot);
-			if (r == -EAGAIN)
-				*err_index = max(folio->index, start);
-			if (r)
-				folio_put(folio);
-		}
-		if (r) {
-			kvm_gmem_huge_abort(gh, w);
-			return r;
-		}
-		w->nr++;
-	}
-	return 0;
+	return r;
 }
 
 /* After the point of no return: cannot fail, allocates nothing. */
@@ -615,12 +697,11 @@ void kvm_gmem_huge_commit(struct kvm_gmem_huge *gh,
 {
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 
-	if (!w->nr)
-		return;
-	if (w->to_private)
-		gh->ops->merge_commit(gh, mapping, w->slots, w->nr);
-	else
-		gh->ops->split_commit(gh, w->slots, w->nr);
+	/* They touch different huge pages. */
+	if (w->nr_splits)
+		gh->ops->split_commit(gh, w->splits, w->nr_splits);
+	if (w->nr_merges)
+		gh->ops->merge_commit(gh, mapping, w->merges, w->nr_merges);
 }
 
 /*
@@ -634,9 +715,10 @@ void kvm_gmem_huge_finish(struct kvm_gmem_huge *gh,
 	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held(&mapping->invalidate_lock);
 
-	if (w->nr && w->to_private && gh->ops->merge_finish)
-		gh->ops->merge_finish(gh, mapping, w->slots, w->nr);
-	kvfree(w->slots);
-	kvfree(w->folios);
+	if (w->nr_merges && gh->ops->merge_finish)
+		gh->ops->merge_finish(gh, mapping, w->merges, w->nr_merges);
+	kvfree(w->splits);
 	kvfree(w->merges);
+	kvfree(w->folios);
+	kvfree(w->checked);
 }

@@ -27,6 +27,11 @@ struct backing {
 	unsigned int page_shift;	/* 12, 21 or 30 */
 	const char *what;
 	bool thp;			/* THP, not HugeTLB, pages */
+	/*
+	 * GUEST_MEMFD_FLAG_INIT_SHARED and no conversions: RAM all shared,
+	 * as a non-confidential VM uses guest_memfd.
+	 */
+	bool shared;
 };
 
 /* What -m offers, in the order usage() lists it. */

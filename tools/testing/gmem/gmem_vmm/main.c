@@ -7,10 +7,14 @@
  *   gmem-4k, gmem-2m, gmem-1g   a KVM_X86_SW_PROTECTED_VM whose RAM is one
  *                               guest_memfd (MMAP; HugeTLB 2M or 1G pages)
  *   gmem-thp                    the same on transparent huge pages (2M)
+ *   gmem-*-shared               the same, the file created shared
+ *                               (GUEST_MEMFD_FLAG_INIT_SHARED) and never
+ *                               converted: as a non-confidential VM uses
+ *                               guest_memfd
  *   anon, anon-2m, anon-1g      the classic baseline: a default VM whose RAM
  *                               is anonymous memory (MAP_HUGETLB 2M or 1G)
  *
- * guest_memfd RAM is private from the start.  The loader converts the pages
+ * guest_memfd RAM is private from the start, but on the -shared backings.  The loader converts the pages
  * it must write (boot page tables, boot_params, command line, ACPI tables,
  * kernel, initramfs) to shared, writes them through the file's mmap, and
  * converts them back to private (PRESERVE) before the first instruction: on
@@ -86,7 +90,7 @@ static void usage(void)
 		"          [-r MARKER] [-t SECONDS] [-x N] [-q] [-c]\n"
 		"  -m BACKING  guest RAM (default gmem-1g):\n", bench_prog);
 	for (i = 0; i < nr_backings; i++)
-		fprintf(stderr, "                %-8s %s\n", backings[i].name,
+		fprintf(stderr, "                %-16s %s\n", backings[i].name,
 			backings[i].what);
 	fprintf(stderr,
 		"  -s MIB      guest RAM in MiB (default 1024)\n"
@@ -94,14 +98,15 @@ static void usage(void)
 		"  -r MARKER   the guest's first userspace line contains it\n"
 		"              (default \"gmem-guest: userspace\")\n"
 		"  -t SECONDS  time limit (default 600)\n"
-		"  -x N        guest_memfd, with -a gmem_guest.verify=MIB: once the\n"
+		"  -x N        private guest_memfd, with -a gmem_guest.verify=MIB: once the\n"
 		"              guest's check runs, convert N random 4K pages to shared\n"
 		"              and back, report what that cost, then send 'q' to the\n"
 		"              guest's console, which ends the check\n"
 		"  -q          do not echo the guest's console\n"
 		"  -c          check, for tests: on HugeTLB guest_memfd, loading split\n"
 		"              and merged huge pages; on any huge backing, the guest\n"
-		"              ran on huge stage-2 mappings of that size\n");
+		"              ran on huge stage-2 mappings of that size (but on\n"
+		"              shared HugeTLB pages, which are 4K)\n");
 	exit(2);
 }
 
@@ -169,7 +174,7 @@ static void check_args(struct gmem_vmm *g)
 		fprintf(stderr, "%s: unknown backing '%s'\n", bench_prog, g->mode);
 		usage();
 	}
-	if (g->cv.want && !vm->b->gmem) {
+	if (g->cv.want && (!vm->b->gmem || vm->b->shared)) {
 		fprintf(stderr, "%s: -x converts guest_memfd RAM, not %s\n",
 			bench_prog, vm->b->name);
 		exit(2);

@@ -24,6 +24,10 @@ const struct backing backings[] = {
 	{ "gmem-2m", true,  21, "guest_memfd, HugeTLB 2M pages", false },
 	{ "gmem-1g", true,  30, "guest_memfd, HugeTLB 1G pages", false },
 	{ "gmem-thp", true, 21, "guest_memfd, transparent huge pages (2M)", true },
+	{ "gmem-4k-shared", true, 12, "guest_memfd all shared, 4K pages", false, true },
+	{ "gmem-2m-shared", true, 21, "guest_memfd all shared, HugeTLB 2M pages", false, true },
+	{ "gmem-1g-shared", true, 30, "guest_memfd all shared, HugeTLB 1G pages", false, true },
+	{ "gmem-thp-shared", true, 21, "guest_memfd all shared, transparent huge pages", true, true },
 	{ "anon",    false, 12, "anonymous memory, 4K pages", false },
 	{ "anon-2m", false, 21, "anonymous memory, HugeTLB 2M pages", false },
 	{ "anon-1g", false, 30, "anonymous memory, HugeTLB 1G pages", false },
@@ -153,6 +157,8 @@ void create_ram(struct vm *vm)
 				gmem.flags |= GUEST_MEMFD_FLAG_HUGETLB;
 			gmem.huge_page_size_log2 = b->page_shift;
 		}
+		if (b->shared)
+			gmem.flags |= GUEST_MEMFD_FLAG_INIT_SHARED;
 		vm->gmem = ioctl(vm->fd, KVM_CREATE_GUEST_MEMFD, &gmem);
 		if (vm->gmem < 0)
 			die_errno("KVM_CREATE_GUEST_MEMFD");
@@ -179,7 +185,10 @@ void create_ram(struct vm *vm)
 		die_errno("KVM_SET_USER_MEMORY_REGION2");
 }
 
-/* Make [gpa, gpa + size) writable by the loader: shared, on guest_memfd. */
+/*
+ * Make [gpa, gpa + size) writable by the loader: shared, on guest_memfd
+ * whose RAM starts private.
+ */
 void *load_range(struct vm *vm, uint64_t gpa, uint64_t size)
 {
 	uint64_t start = gpa & ~(PAGE - 1);
@@ -194,7 +203,7 @@ void *load_range(struct vm *vm, uint64_t gpa, uint64_t size)
 	vm->ranges[vm->nr_ranges].gpa = start;
 	vm->ranges[vm->nr_ranges].size = end - start;
 	vm->nr_ranges++;
-	if (vm->b->gmem)
+	if (vm->b->gmem && !vm->b->shared)
 		convert(vm, start, end - start, false);
 	return vm->mem + gpa;
 }
@@ -204,7 +213,7 @@ void seal_ranges(struct vm *vm)
 {
 	int i;
 
-	if (!vm->b->gmem)
+	if (!vm->b->gmem || vm->b->shared)
 		return;
 	for (i = 0; i < vm->nr_ranges; i++)
 		convert(vm, vm->ranges[i].gpa, vm->ranges[i].size, true);

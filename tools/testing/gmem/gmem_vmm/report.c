@@ -142,7 +142,9 @@ void print_report(const struct vm *vm, const struct machine *m,
 	       vm->b->gmem ? "KVM_X86_SW_PROTECTED_VM" : "KVM_X86_DEFAULT_VM");
 	printf("#   first userspace line   %10.3f s after start (loading took %.3f s)\n",
 	       (m->userspace_ns - m->start_ns) / 1e9, (s->t_loaded - m->start_ns) / 1e9);
-	if (vm->b->gmem)
+	if (vm->b->shared)
+		printf("#   converting             none: the RAM is all shared\n");
+	else if (vm->b->gmem)
 		printf("#   converting             %10.3f ms in %llu conversions (%d ranges to shared, then back to private)\n",
 		       vm->convert_ns / 1e6, (unsigned long long)vm->conversions, vm->nr_ranges);
 	if (cv->want) {
@@ -195,8 +197,15 @@ static int check_report(const struct vm *vm, const struct counters *before,
 	unsigned int level = vm->b->page_shift == 30 ? 2 : vm->b->page_shift == 21;
 	int bad = 0;
 
+	/*
+	 * Shared HugeTLB pages are split to 4K (the host maps them 4K);
+	 * shared THPs stay whole, and KVM maps them 2M.  Shared RAM is
+	 * never converted.
+	 */
+	if (vm->b->shared && !vm->b->thp)
+		level = 0;
 	/* A THP range written first by the host comes as 4K pages: no split. */
-	if (vm->b->gmem && level &&
+	if (vm->b->gmem && !vm->b->shared && level &&
 	    ((!vm->b->thp && after->splits == before->splits) ||
 	     after->merges == before->merges)) {
 		fprintf(stderr, "%s: check: loading did not split and merge a huge page\n",

@@ -242,7 +242,11 @@ static void converted(const struct conversion *c)
 	}
 }
 
-/* On huge pages, "the whole file to private" merges, "page 1 to shared" splits. */
+/*
+ * On huge pages, "the whole file to private" merges, "page 1 to shared"
+ * splits; on THP, which stay whole while all shared, "one shared page to
+ * private" splits the file's THP too.
+ */
 static struct conversion conversions[12];
 
 static void set_conversions(void)

@@ -279,9 +279,14 @@ static void guest_code_shared_from_file(void)
 	WRITE_ONCE(p[0], 0xaaaaaaaaaaaaaaaaull);
 	GUEST_SYNC(2);
 
-	/* Shared again, then private with ZERO. */
+	/* Shared again: mapped from the file, then punched out. */
 	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0xaaaaaaaaaaaaaaaaull);
 	GUEST_SYNC(3);
+	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0);
+	WRITE_ONCE(p[0], 0xbbbbbbbbbbbbbbbbull);
+	GUEST_SYNC(4);
+
+	/* Private with ZERO. */
 	GUEST_ASSERT_EQ(READ_ONCE(p[0]), 0);
 	GUEST_DONE();
 }
@@ -291,7 +296,7 @@ static void guest_code_shared_from_file(void)
  * from the file, as private memory (as upstream's guest_memfd-only memslots
  * do), even when the memslot's userspace_addr maps other memory: the guest
  * sees the file's bytes on both sides, and the other memory is never
- * touched.
+ * touched.  A punch of a shared page takes KVM's mapping of it too.
  */
 static void test_shared_from_file(const struct vm_shape shape)
 {
@@ -323,6 +328,12 @@ static void test_shared_from_file(const struct vm_shape shape)
 	convert(fd, 0, 1, false, KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE);
 	TEST_ASSERT_EQ(gmem[0], 0xaaaaaaaaaaaaaaaaull);
 	run_until(vcpu, UCALL_SYNC);
+
+	/* KVM's shared mapping of the page must go with it: the guest reads 0. */
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, 0, page_size),
+		    "punch: %s", strerror(errno));
+	run_until(vcpu, UCALL_SYNC);
+	TEST_ASSERT_EQ(gmem[0], 0xbbbbbbbbbbbbbbbbull);
 
 	convert(fd, 0, 1, true, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
 	run_until(vcpu, UCALL_DONE);

@@ -16,7 +16,7 @@
  *  - the matrix's round trips again, with the function tracer watching the
  *    converting thread (rcu_waits.h): none waits for an RCU grace period;
  *  - a file created shared: the first fault allocates a huge page and
- *    splits it at once; converting it all to private merges it;
+ *    splits it at once (HugeTLB); converting it all to private merges it;
  *  - a 4K page held by the host (vmsplice) stops the merge: EAGAIN with its
  *    offset, nothing changed; once let go, the merge happens;
  *  - a punch over a split huge page zeroes part of it, or merges it and
@@ -45,11 +45,14 @@
  *    let go), and everything else goes back.  2M only: the test grows the
  *    pool back afterwards, which 1G pages cannot be counted on for.
  *
- * On guest_memfd_thp, the same on transparent huge pages, where it applies: the
- * matrix, the file created shared (whose first fault adds its 2M page as
- * 4K folios, with no split to count), the held page, the punch race and
- * the first fault race, with FileHugePages standing in for the pool; and
- * a punch over a split THP, after which its range no longer merges.
+ * On guest_memfd_thp, the same on transparent huge pages, where it applies,
+ * with FileHugePages standing in for the pool; but a THP is split only
+ * while it holds both private and shared pages: one converted whole stays
+ * whole, and KVM maps it 2M while it is shared too; the file created
+ * shared gets its 2M pages whole at their first fault, and converting one
+ * to private merges nothing; a page held in one shared whole fails the
+ * conversion with the THP's first page in error_offset.  And a punch over
+ * a split THP, after which its range no longer merges.
  *
  * On 1G pages, which split into 2M pieces first:
  *  - one 4K page made shared splits only its 2M piece into 4K pages, and
@@ -362,10 +365,19 @@ static void test_destroy(struct test *t)
 
 /*
  * Splits that the first use of @n huge pages not all private counts: a
- * HugeTLB page is allocated whole and split at once, a THP's 2M page is
- * added to the file as 4K folios from the start.
+ * HugeTLB page is allocated whole and split at once; a THP's 2M page all
+ * shared is added whole (the host maps it as it is).
  */
 static uint64_t first_use_splits(uint64_t n)
+{
+	return thp ? 0 : n;
+}
+
+/*
+ * Merges that making @n huge pages private counts, which were all shared:
+ * HugeTLB pages were split, THPs stayed whole.
+ */
+static uint64_t shared_merges(uint64_t n)
 {
 	return thp ? 0 : n;
 }
@@ -374,6 +386,21 @@ static uint64_t first_use_splits(uint64_t n)
 static uint64_t huge_pages(uint64_t first, uint64_t nr)
 {
 	return (first + nr - 1) / pages_per_huge - first / pages_per_huge + 1;
+}
+
+/*
+ * Huge pages that converting [first, first + nr) splits: all it touches;
+ * on THP, whose 2M pages stay whole when all shared, those it covers only
+ * in part.
+ */
+static uint64_t split_pages(uint64_t first, uint64_t nr)
+{
+	uint64_t whole_first = (first + pages_per_huge - 1) / pages_per_huge;
+	uint64_t whole_end = (first + nr) / pages_per_huge;
+
+	if (!thp || whole_end <= whole_first)
+		return huge_pages(first, nr);
+	return huge_pages(first, nr) - (whole_end - whole_first);
 }
 
 /* The ranges of the matrix, each converted to shared and back. */
@@ -415,14 +442,17 @@ static void test_matrix(void)
 		uint64_t first = cases[i].first, nr = cases[i].nr;
 		char when[128];
 
-		n = huge_pages(first, nr);
+		n = split_pages(first, nr);
 		read_stats(&stats);
 
 		convert(&t, first, nr, true);
 		snprintf(when, sizeof(when), "%s made shared", cases[i].what);
 		assert_stats(&stats, n, 0, when);
 		check_all(&t, when);
-		/* Split: what the guest touched again is mapped 4K. */
+		/*
+		 * Split: what the guest touched again is mapped 4K.  A THP
+		 * shared whole stays mapped 2M.
+		 */
 		TEST_ASSERT(pages_2m - vm_get_stat(t.vm, level_stat) == n,
 			    "%s: pages_2m %lu, want %lu", when,
 			    vm_get_stat(t.vm, level_stat), pages_2m - n);
@@ -482,7 +512,7 @@ static void test_rcu_waits(void)
 		convert(&t, cases[i].first, cases[i].nr, true);
 		convert(&t, cases[i].first, cases[i].nr, false);
 		rcu_waits_watch(false);
-		splits += huge_pages(cases[i].first, cases[i].nr);
+		splits += split_pages(cases[i].first, cases[i].nr);
 	}
 	waits = rcu_waits_stop(first, sizeof(first));
 	merges = splits;
@@ -511,12 +541,82 @@ static void test_init_shared(void)
 	check_all(&t, "after the host wrote the shared file");
 
 	convert(&t, 0, pages_per_huge, false);
-	assert_stats(&stats, first_use_splits(NR_HUGE), 1,
+	assert_stats(&stats, first_use_splits(NR_HUGE), shared_merges(1),
 		     "after a huge page was made private");
 	pages_2m = vm_get_stat(t.vm, level_stat);
 	check_all(&t, "after the huge page was made private");
 	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, 1);
 
+	test_destroy(&t);
+}
+
+/* FilePmdMapped of the mapping at @addr, in kB (/proc/self/smaps). */
+static uint64_t pmd_mapped_kb(void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long start, end;
+	uint64_t kb = 0;
+	bool in = false;
+	char line[256];
+
+	TEST_ASSERT(f, "open /proc/self/smaps");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			in = start <= (unsigned long)addr && (unsigned long)addr < end;
+			continue;
+		}
+		if (in && sscanf(line, "FilePmdMapped: %lu kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * THP only: a 2M page is split only while it holds both private and
+ * shared pages.  A file created shared gets whole THPs, which the host maps
+ * with PMDs and KVM with 2M stage-2 entries; a 4K page of one made private
+ * splits it (in a conversion to private), its shared pages still the
+ * host's; made shared again, it stays split; the whole file made private
+ * merges it, and the other THP, private whole now, needs nothing.
+ */
+static void test_shared_huge(void)
+{
+	const uint64_t page = pages_per_huge + 3;
+	struct gmem_huge_stats stats;
+	uint64_t pages_2m;
+	struct test t;
+
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	read_stats(&stats);
+	host_write(&t, 0, nr_pages, 5);
+	assert_stats(&stats, 0, 0, "after the host wrote the shared file");
+	TEST_ASSERT(pmd_mapped_kb(t.mem) == NR_HUGE * (huge >> 10),
+		    "the host maps %lu kB of the shared THPs with PMDs, want %lu",
+		    pmd_mapped_kb(t.mem), NR_HUGE * (huge >> 10));
+	pages_2m = vm_get_stat(t.vm, level_stat);
+	check_all(&t, "after the host wrote the shared file");
+	TEST_ASSERT(vm_get_stat(t.vm, level_stat) - pages_2m == NR_HUGE,
+		    "KVM maps %lu shared THPs 2M, want %d",
+		    vm_get_stat(t.vm, level_stat) - pages_2m, NR_HUGE);
+
+	convert(&t, page, 1, false);
+	assert_stats(&stats, 1, 0, "after a 4K page of a shared THP was made private");
+	check_all(&t, "after a 4K page of a shared THP was made private");
+	TEST_ASSERT_EQ(host_fault(&t, page), EFAULT);
+	host_write(&t, pages_per_huge, page - pages_per_huge, 6);
+	host_write(&t, page + 1, 2 * pages_per_huge - page - 1, 6);
+	check_all(&t, "after the host wrote the split THP's shared pages");
+
+	convert(&t, page, 1, true);
+	assert_stats(&stats, 1, 0, "after that page was made shared again");
+	check_all(&t, "after that page was made shared again");
+
+	convert(&t, 0, nr_pages, false);
+	assert_stats(&stats, 1, 1, "after the whole file was made private");
+	pages_2m = vm_get_stat(t.vm, level_stat);
+	check_all(&t, "after the whole file was made private");
+	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, NR_HUGE);
 	test_destroy(&t);
 }
 
@@ -551,7 +651,8 @@ static void test_held_page(void)
 					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &error_offset);
 	TEST_ASSERT(r == -1 && errno == EAGAIN, "held page: want EAGAIN, got %d (%s)",
 		    r, strerror(errno));
-	TEST_ASSERT_EQ(error_offset, held * 4096);
+	/* A THP shared whole is held as a whole: its first page. */
+	TEST_ASSERT_EQ(error_offset, (thp ? pages_per_huge : held) * 4096);
 	assert_stats(&stats, 0, 0, "after EAGAIN");
 	check_all(&t, "after EAGAIN");
 
@@ -562,7 +663,7 @@ static void test_held_page(void)
 	close(pipefd[0]);
 	close(pipefd[1]);
 	convert(&t, 0, nr_pages, false);
-	assert_stats(&stats, 0, 1, "once the page was let go");
+	assert_stats(&stats, 0, shared_merges(1), "once the page was let go");
 	check_all(&t, "once the page was let go");
 
 	test_destroy(&t);
@@ -780,8 +881,8 @@ static void *first_fault_thread(void *arg)
 
 	pthread_barrier_wait(f->go);
 	/*
-	 * A THP range's 2M page comes as 4K folios, not up to date (so not
-	 * resident to mincore()) until used: there, just race the first.
+	 * A THP is not up to date (so not resident to mincore()) until used:
+	 * there, just race the first.
 	 */
 	do {
 		TEST_ASSERT(!mincore(addr, 4096, &resident), "mincore");
@@ -792,8 +893,9 @@ static void *first_fault_thread(void *arg)
 }
 
 /*
- * The first fault on a shared huge page allocates it and splits it at
- * once.  A second fault that finds the huge folio in the page cache
+ * The first fault on a shared huge page allocates it and, on HugeTLB,
+ * splits it at once (a THP stays whole).  A second fault that finds the
+ * huge folio in the page cache
  * meanwhile (mincore() tells the moment it is there) must wait for the
  * pieces: mapping the huge folio would map all of it, and its reference
  * would stall the split for ever.
@@ -827,7 +929,7 @@ static void test_first_fault_race(void)
 
 		/* Nothing kept a reference: it merges at the first try. */
 		convert(&t, 0, pages_per_huge, false);
-		assert_stats(&stats, first_use_splits(NR_HUGE), 1,
+		assert_stats(&stats, first_use_splits(NR_HUGE), shared_merges(1),
 			     "after the huge page was made private");
 		check_all(&t, "after the huge page was made private");
 		test_destroy(&t);
@@ -1665,6 +1767,38 @@ FIXTURE_TEARDOWN_PARENT(hugetlb_1gb)
 TEST_F_TIMEOUT(hugetlb_1gb, pieces, 900)
 {
 	test_pieces();
+	assert_dissolves(&self->before, 0);
+}
+
+/* THP only: HugeTLB's shared pages are 4K. */
+FIXTURE(thp) {
+	struct saved saved;
+	struct gmem_huge_stats before;
+};
+
+FIXTURE_VARIANT(thp) {
+	enum vm_mem_backing_src_type backing;
+};
+
+FIXTURE_VARIANT_ADD(thp, guest_memfd_thp) {
+	.backing = VM_MEM_SRC_GUEST_MEMFD_THP,
+};
+
+FIXTURE_SETUP(thp)
+{
+	setup(variant->backing);
+	read_stats(&self->before);
+	save(&self->saved);
+}
+
+FIXTURE_TEARDOWN_PARENT(thp)
+{
+	TEST_ASSERT(!restore(&self->saved), "putting settings back");
+}
+
+TEST_F_TIMEOUT(thp, shared_huge, 900)
+{
+	test_shared_huge();
 	assert_dissolves(&self->before, 0);
 }
 
