@@ -121,7 +121,7 @@ $2 == "boot" {
 	boot[$3] = sprintf("| %s | %.3f s | %.3f s | %s | %s | %s / %s / %s | %s KiB |", $3,
 			   $5 / 1e9, $6 / 1e9,
 			   $8 ? t($7) " (" $8 " conversions)" : "-",
-			   $8 ? $9 " / " $10 : "-", $11, $12, $13, $14)
+			   $8 || $9 || $10 ? $9 " / " $10 : "-", $11, $12, $13, $14)
 	next
 }
 {
@@ -282,7 +282,9 @@ END {
 	print "blocks: sequential and random writes, then reads. \"Loading\" is from the"
 	print "VMM'"'"'s start until the vCPU is created: creating the VM, touching (and"
 	print "so allocating and zeroing) the pages written, writing the kernel and"
-	print "initramfs, and the conversions.\n"
+	print "initramfs, and the conversions. The -shared backings create the file"
+	print "shared and never convert it, as a non-confidential VM uses guest_memfd:"
+	print "THPs stay whole there; HugeTLB pages are split to 4K when shared.\n"
 	print "| backing | first userspace line | of which loading | converting | splits / merges | stage-2 at the end (4K / 2M / 1G) | vmemmap for the RAM | fio write / randwrite / read / randread (MiB/s) |"
 	print "| --- | --- | --- | --- | --- | --- | --- | --- |"
 	for (i = 1; i <= n["boot"]; i++) {
