@@ -14,12 +14,13 @@
  *   anon, anon-2m, anon-1g      the classic baseline: a default VM whose RAM
  *                               is anonymous memory (MAP_HUGETLB 2M or 1G)
  *
- * guest_memfd RAM is private from the start, but on the -shared backings.  The loader converts the pages
- * it must write (boot page tables, boot_params, command line, ACPI tables,
- * kernel, initramfs) to shared, writes them through the file's mmap, and
- * converts them back to private (PRESERVE) before the first instruction: on
- * HugeTLB pages that splits the huge page and merges it again; on THP the
- * host's first write gets a 2M page as 4K pages, which then merge.
+ * guest_memfd RAM is private from the start (but on the -shared backings).
+ * The loader converts the pages it must write (boot page tables,
+ * boot_params, command line, ACPI tables, kernel, initramfs) to shared,
+ * writes them through the file's mmap, and converts them back to private
+ * (PRESERVE) before the first instruction: on HugeTLB pages that splits the
+ * huge page and merges it again; on THP a 2M range converted whole stays
+ * one 2M page, and one converted in part comes as 4K pages, which merge.
  *
  * The machine: one vCPU entered in 64-bit mode at the kernel's 64-bit entry
  * (Documentation/arch/x86/boot.rst), in-kernel irqchip and PIT, a 16550A on
