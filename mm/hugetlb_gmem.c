@@ -10,15 +10,17 @@
  * goes back to the file's subpool and reservation; the subpool, and what is
  * left of the reservation, go when the file and its last folio are gone.
  *
- * Shared pages must be 4K folios, because the host maps them with PTEs;
- * private huge ranges want one folio, because KVM maps them huge.  So a huge
- * folio stands only for a range that is wholly private.  Converting part of
- * a 2M page to shared splits it into 4K folios, its "pieces"; converting
- * all of it back merges them.  A 1G page splits in two levels: into 512 2M
- * folios, its 2M pieces, and only those that hold shared pages on into 4K
- * pieces; the others stay 2M folios, which KVM goes on mapping 2M.  A 2M
- * piece merges back when all of it is private again, and the 1G page when
- * all of it is.  Splits and merges come as a prepare step that does all
+ * KVM maps a huge folio huge, private or shared; the host maps shared
+ * pages with PTEs, which only 4K folios can take here.  So a huge folio
+ * stands for a range in one state that the host has not touched.
+ * Converting part of a 2M page splits it into 4K folios, its "pieces", as
+ * does the host's first fault in a shared one
+ * (hugetlb_gmem_split_for_host()); converting all of it back to private
+ * merges them.  A 1G page splits in two levels: into 512 2M folios, its 2M
+ * pieces, and only those that a conversion to shared touches, or the host
+ * faults on, on into 4K pieces; the others stay 2M folios, which KVM goes
+ * on mapping 2M.  A 2M piece merges back when all of it is private again,
+ * and the 1G page when all of it is.  Splits and merges come as a prepare step that does all
  * that can fail, a commit step that cannot fail and allocates nothing, and
  * an abort step, so that KVM can prepare before its point of no return
  * (kvm_gmem_invalidate_begin()) and commit after it.
@@ -91,6 +93,12 @@ struct hugetlb_gmem_pieces {
 	bool split;
 	/* The 2M pieces (bit n for the n-th) whose vmemmap is optimized. */
 	DECLARE_BITMAP(optimized, HUGETLB_GMEM_MAX_PIECES);
+	/*
+	 * While split: the 2M pieces that are whole folios holding no
+	 * poisoned page (hugetlb_gmem_max_order()).  Changed with memory
+	 * failure held off.
+	 */
+	DECLARE_BITMAP(whole, HUGETLB_GMEM_MAX_PIECES);
 };
 
 /*
@@ -234,7 +242,11 @@ void hugetlb_gmem_restore_piece(struct page *page)
 	unsigned int n;
 
 	pieces = hugetlb_gmem_pieces_of(page, &n);
-	if (!pieces || !test_bit(n, pieces->optimized))
+	if (!pieces)
+		return;
+	/* It is to hold a poisoned page. */
+	__clear_bit(n, pieces->whole);
+	if (!test_bit(n, pieces->optimized))
 		return;
 	hugetlb_gmem_restore_piece_nofail(pieces, n,
 					  pfn_to_page(ALIGN_DOWN(page_to_pfn(page),
@@ -528,8 +540,8 @@ static void hugetlb_gmem_split_entries(struct xa_state *nodes,
 /*
  * A huge folio, or a 2M piece, splits with the mapping's invalidate_lock
  * held for write, or shared and the huge range's fault mutex held: a new
- * folio, in hugetlb_gmem_get_folio().  Its split is prepared under either
- * too.
+ * folio, in hugetlb_gmem_get_folio(), or at the host's first fault,
+ * hugetlb_gmem_split_for_host().  Its split is prepared under either too.
  */
 static void hugetlb_gmem_assert_split_locked(struct hugetlb_gmem *hg,
 					     struct folio *folio)
@@ -753,7 +765,8 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
  * 1G, 511 for its pieces' first vmemmap pages, the first time, and 7 for
  * each piece that goes to 4K).  The caller holds the mapping's invalidate_lock for write, or
  * shared and the huge range's fault mutex (a new folio:
- * hugetlb_gmem_get_folio(); or hugetlb_gmem_split_prepare_shared()).
+ * hugetlb_gmem_get_folio(), hugetlb_gmem_split_for_host(); or
+ * hugetlb_gmem_split_prepare_shared()).
  *
  * A folio that memory failure poisoned splits like any other: its
  * poisoned pages stay poisoned, in 4K pieces or in a 2M piece that says it
@@ -860,6 +873,134 @@ struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
 	return folio;
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare_shared);
+
+/*
+ * Restore the vmemmap of the 2M piece @piece, which the host is to map
+ * with PTEs: each of its pages needs a struct page of its own.  Unlike
+ * memory failure's, this restore may fail.
+ */
+static int hugetlb_gmem_restore_piece_for_host(struct folio *piece)
+{
+	struct hugetlb_gmem_pieces *pieces;
+	LIST_HEAD(pages);
+	unsigned int n;
+	int err;
+
+	pieces = hugetlb_gmem_pieces_of(&piece->page, &n);
+	if (!pieces || !test_bit(n, pieces->optimized))
+		return 0;
+	err = hugetlb_vmemmap_restore_piece_prepare(&piece->page, PMD_ORDER, 1,
+						    GFP_KERNEL, &pages);
+	if (err)
+		return err;
+	/* Memory failure restores pieces too (it waits for no file lock). */
+	memory_failure_lock();
+	if (test_bit(n, pieces->optimized))
+		hugetlb_gmem_restore_piece_commit(pieces, n, &piece->page,
+						  &pages);
+	memory_failure_unlock();
+	hugetlb_vmemmap_restore_finish(&pages);
+	return 0;
+}
+
+/**
+ * hugetlb_gmem_max_order - the largest order KVM may map a folio's pages with
+ * @hg:		the file's reservation.
+ * @folio:	a folio of the file.
+ *
+ * The folio's order; but a 2M piece of a split 1G page all of whose 2M
+ * pieces are whole and hold no poisoned page can be mapped with the 1G
+ * page's order: its pages are contiguous, and stay where they are while
+ * the file holds the page (a punch of part of it zeroes).  That is how the
+ * host's first fault leaves a 1G page shared whole (split into 2M pieces
+ * for the host to map with PMDs).  The caller holds the mapping's
+ * invalidate_lock; it checks the page's range is in one state, and holds
+ * faults off over all of the 1G page whenever it zaps part of it (memory
+ * failure clears a piece's bit before it calls the file).
+ */
+int hugetlb_gmem_max_order(struct hugetlb_gmem *hg, struct folio *folio)
+{
+	struct hugetlb_gmem_pieces *pieces;
+	unsigned int n;
+
+	if (folio_test_hugetlb(folio) ||
+	    folio_order(folio) != hugetlb_gmem_piece_order(hg) ||
+	    huge_page_order(hg->h) == hugetlb_gmem_piece_order(hg))
+		return folio_order(folio);
+	pieces = hugetlb_gmem_pieces_of(&folio->page, &n);
+	if (!pieces ||
+	    !bitmap_full(pieces->whole, pages_per_huge_page(hg->h) >>
+					hugetlb_gmem_piece_order(hg)))
+		return folio_order(folio);
+	return huge_page_order(hg->h);
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_max_order);
+
+/**
+ * hugetlb_gmem_split_for_host - make a shared huge page mappable by the host
+ * @hg:		the file's reservation.
+ * @mapping:	the file's page cache.
+ * @index:	a shared 4K index of the file that the host faults on.
+ * @pmd:	the host can map a 2M folio there with a PMD.
+ *
+ * A huge range that is all shared stays one folio, which KVM maps huge;
+ * but the host cannot map a hugetlb folio outside a hugetlb VMA (the rmap
+ * takes none, and nothing can map a refcounted folio with a PUD), nor map
+ * a page of an optimized 2M piece with a PTE (its tail struct pages are
+ * HVO's read-only aliases).  It can map a 2M piece with a PMD, which
+ * touches only the piece's first struct pages.  So the host's first fault
+ * in the range splits its folio: a 1G page into 2M pieces, a 2M page into
+ * 4K pieces.  A 2M piece that the host is to map with PTEs (no PMD can map
+ * it there) gets its vmemmap restored rather than a split: another mapping
+ * may hold it whole.  KVM's mappings stay: the pages do not move.
+ *
+ * The caller holds the mapping's invalidate_lock shared; the fault mutex,
+ * taken here, holds off allocations and other splits of the range.
+ * Nothing is waited for: only lookups, which let go soon, can hold a
+ * shared folio that the host does not map.
+ *
+ * Return: %0, also when there is nothing to do; -EAGAIN when someone else
+ * holds the folio for now (the caller faults again); -ENOMEM.
+ */
+int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg,
+				struct address_space *mapping, pgoff_t index,
+				bool pmd)
+{
+	u32 hash = hugetlb_fault_mutex_hash(mapping, hugetlb_gmem_nr(hg, index));
+	bool to_pieces = huge_page_order(hg->h) > PMD_ORDER;
+	struct hugetlb_gmem_split sp;
+	struct folio *folio;
+	int err = 0;
+
+	lockdep_assert_held_read(&mapping->invalidate_lock);
+	mutex_lock(&hugetlb_fault_mutex_table[hash]);
+	folio = filemap_get_folio(mapping, index);
+	if (IS_ERR(folio))
+		goto unlock;
+	if (folio_test_hugetlb(folio)) {
+		err = hugetlb_gmem_split_prepare(hg, folio, 1,
+						 to_pieces ? 0 : index,
+						 to_pieces ? 0 : index + 1, &sp);
+		if (!err) {
+			hugetlb_gmem_split_commit(hg, &sp, 1);
+			count_vm_event(HUGETLB_GMEM_SPLIT_FOR_HOST);
+		}
+		/* Split: on what holds the first page now. */
+		folio_put(folio);
+		folio = err ? NULL : filemap_get_folio(mapping, index);
+		if (IS_ERR_OR_NULL(folio))
+			goto unlock;
+	}
+	/* do_set_pmd() maps no piece that holds a poisoned page. */
+	if (folio_test_large(folio) &&
+	    (!pmd || folio_test_has_hwpoisoned(folio)))
+		err = hugetlb_gmem_restore_piece_for_host(folio);
+	folio_put(folio);
+unlock:
+	mutex_unlock(&hugetlb_fault_mutex_table[hash]);
+	return err;
+}
+EXPORT_SYMBOL_GPL(hugetlb_gmem_split_for_host);
 
 /**
  * hugetlb_gmem_split_abort - free what hugetlb_gmem_split_prepare() took
@@ -1047,6 +1188,11 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	if (!to) {
 		/* A 2M page, or a 2M piece, into 4K pieces. */
 		if (!sp->charge) {
+			struct hugetlb_gmem_pieces *pieces;
+
+			pieces = hugetlb_gmem_pieces_of(&folio->page, &n);
+			if (pieces)
+				__clear_bit(n, pieces->whole);
 			count_vm_event(HUGETLB_GMEM_SPLIT_PIECE);
 			trace_hugetlb_gmem_split_piece(folio_pfn(folio), index,
 						       order);
@@ -1055,10 +1201,13 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 		page_ref_unfreeze(&folio->page, 1);
 	} else {
 		/* A 1G page into 2M pieces, some of them on into 4K. */
+		bitmap_zero(sp->pieces->whole, HUGETLB_GMEM_MAX_PIECES);
 		for (n = 0; n < nr >> porder; n++) {
 			struct page *head = hugetlb_gmem_split_piece(sp, n);
 
 			if (!test_bit(n, sp->to_4k)) {
+				if (!folio_test_has_hwpoisoned(page_folio(head)))
+					__set_bit(n, sp->pieces->whole);
 				folio_ref_unfreeze(page_folio(head),
 						   1 << porder);
 				continue;
@@ -1317,7 +1466,9 @@ static bool hugetlb_gmem_merge_unit(struct hugetlb_gmem *hg,
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	XA_STATE_ORDER(xas, &mapping->i_pages, index, porder);
 	struct page *head = xa_load(&mapping->i_pages, index);
+	struct hugetlb_gmem_pieces *pieces;
 	struct folio *piece;
+	unsigned int n;
 
 	memory_failure_assert_held();
 	if (!gmem_freeze_pages(head, 1L << porder, 0)) {
@@ -1338,6 +1489,10 @@ static bool hugetlb_gmem_merge_unit(struct hugetlb_gmem *hg,
 			      folio_ref_count(piece), piece);
 	count_vm_event(HUGETLB_GMEM_MERGE_PIECE);
 	trace_hugetlb_gmem_merge_piece(page_to_pfn(head), index, porder);
+	/* None of its pages poisoned: gmem_freeze_pages() checked. */
+	pieces = hugetlb_gmem_pieces_of(head, &n);
+	if (pieces)
+		__set_bit(n, pieces->whole);
 	/* The page cache's references. */
 	folio_ref_unfreeze(piece, 1L << porder);
 	/* Not frozen: the remap takes init_mm's mmap_lock. */

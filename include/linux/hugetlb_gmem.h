@@ -116,6 +116,10 @@ struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
 						pgoff_t index, pgoff_t start,
 						pgoff_t end,
 						struct hugetlb_gmem_split *sp);
+int hugetlb_gmem_max_order(struct hugetlb_gmem *hg, struct folio *folio);
+int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg,
+				struct address_space *mapping, pgoff_t index,
+				bool pmd);
 void hugetlb_gmem_init_mapping(struct address_space *mapping);
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr);

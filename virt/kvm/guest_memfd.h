@@ -31,10 +31,10 @@ struct kvm_gmem_huge_ops {
 			     struct address_space *mapping);
 	/*
 	 * R.  The folio holding @index, locked, allocated if absent; ERR_PTR
-	 * on failure.  @split: %NULL if the huge range is wholly private (or,
-	 * with shared_huge, in one state); else a new huge folio must be
-	 * split, and its 2M units whose bit is set (those not wholly private)
-	 * must be 4K.
+	 * on failure.  @split: %NULL if the huge range may be one folio (it
+	 * is wholly private or, with shared_huge, in one state); else a new
+	 * huge folio must be split, and its 2M units whose bit is set (those
+	 * that may not be one folio) must be 4K.
 	 */
 	struct folio *(*get_folio)(struct kvm_gmem_huge *gh,
 				   struct address_space *mapping,
@@ -44,7 +44,12 @@ struct kvm_gmem_huge_ops {
 		      pgoff_t start, pgoff_t end);
 	/* W.  The file is released: free every page.  Optional. */
 	void (*evict)(struct kvm_gmem_huge *gh, struct address_space *mapping);
-	/* The largest order KVM may map @folio with.  Optional: its order. */
+	/*
+	 * The largest order KVM may map @folio with.  Optional: its order.
+	 * One above the folio's (HugeTLB: a 2M piece of a 1G page) only if
+	 * the huge page's range is in one state, and any zap of part of it
+	 * holds faults off in all of it.
+	 */
 	int (*max_order)(struct kvm_gmem_huge *gh, struct folio *folio);
 	/*
 	 * get_folio(@split) adds a huge folio to the page cache and splits it
@@ -53,22 +58,37 @@ struct kvm_gmem_huge_ops {
 	 */
 	bool splits_in_cache;
 	/*
-	 * A huge folio may be shared: the host maps it as it is, and a range
-	 * is split only while it holds both private and shared pages.  Else
-	 * shared pages are 4K folios.
+	 * A huge folio may be shared: a range is split only while it holds
+	 * both private and shared pages, and KVM maps a shared huge folio
+	 * huge.  Else shared pages are 4K folios.
 	 */
 	bool shared_huge;
+	/*
+	 * R, at a host fault at @index, with shared_huge, where the host
+	 * cannot map every huge folio as it is: make the page at @index one
+	 * the host can map, with a PMD if @pmd (finish_fault() can), else
+	 * with a PTE.  Waits for no reference: 0; -EAGAIN, when someone holds
+	 * the folio for now (the caller faults again); -ENOMEM.  Optional:
+	 * the host maps huge folios as they are.
+	 */
+	int (*split_for_host)(struct kvm_gmem_huge *gh,
+			      struct address_space *mapping, pgoff_t index,
+			      bool pmd);
 
 	/*
 	 * Conversions of huge pages, W unless said otherwise.  A conversion
 	 * to shared splits every huge folio in its range so that its pages
-	 * are 4K folios (shared pages are); a backing may split a folio into
-	 * large ones first, which stay whole outside the range (HugeTLB's
-	 * 1G pages into 2M pieces).  With shared_huge, a folio that the run
-	 * of equal state [first, last] covers whole stays whole instead.  One
+	 * are 4K folios (without shared_huge, shared pages are); a backing
+	 * may split a folio into large ones first, which stay whole outside
+	 * the range (HugeTLB's 1G pages into 2M pieces).  With shared_huge, a
+	 * folio that the run of equal state [first, last] covers whole stays
+	 * whole instead.  One
 	 * to private merges what becomes wholly private, inside [first,
 	 * last]: as much of each huge page as the backing can; with
-	 * shared_huge, it splits a whole shared folio that it makes mixed.
+	 * shared_huge, it splits a whole shared folio that it makes mixed,
+	 * and one to shared merges a huge page it makes wholly shared (one
+	 * whose shared pages the host holds stays split; none where the
+	 * host's fault would split it again, split_for_host).
 	 * Each huge folio's work, or huge page's, is one slot of split_size
 	 * or merge_size bytes.
 	 *
@@ -150,13 +170,18 @@ static inline pgoff_t kvm_gmem_huge_unit(struct kvm_gmem_huge *gh)
 
 /*
  * One conversion's splits and merges, between prepare and finish: one to
- * shared splits; one to private merges, and splits the shared huge folios
- * (shared_huge) it leaves mixed.  Splits prepared with IL held shared keep
+ * shared splits; one to private merges.  Where huge folios may be shared
+ * (shared_huge), either splits what it leaves mixed and merges what it
+ * leaves uniform.  Splits prepared with IL held shared keep
  * their folios in @folios, to see under W that the file still has those
- * huge folios, and no others.  @checked holds the first index of each huge
- * page whose prepare checked the references of all its pages (one merged
- * whole, or split in a conversion to private), in order.
+ * huge folios, and no others.  @checked holds the ranges whose prepare
+ * checked the references of all their pages (a huge page merged whole, a
+ * huge folio split in a conversion to private), in order.
  */
+struct kvm_gmem_checked {
+	pgoff_t start, end;
+};
+
 struct kvm_gmem_huge_work {
 	bool to_private;
 	int nr_splits;
@@ -164,7 +189,7 @@ struct kvm_gmem_huge_work {
 	struct folio **folios;
 	int nr_merges;
 	void *merges;
-	pgoff_t *checked;
+	struct kvm_gmem_checked *checked;
 	int nr_checked;
 	int shared_err;
 };
@@ -177,7 +202,7 @@ bool kvm_gmem_page_hwpoison(struct page *page);
 void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 				  struct address_space *mapping,
 				  struct kvm_gmem_huge_work *w, pgoff_t start,
-				  pgoff_t end);
+				  pgoff_t end, pgoff_t first, pgoff_t last);
 int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 			  struct address_space *mapping,
 			  struct kvm_gmem_huge_work *w, pgoff_t start,

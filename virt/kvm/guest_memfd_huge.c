@@ -121,6 +121,26 @@ static struct folio *kvm_gmem_hugetlb_split_prepare_shared(struct kvm_gmem_huge 
 						 start, end, slot);
 }
 
+/*
+ * A 2M piece of a 1G page whose pieces are all whole may be mapped 1G (see
+ * hugetlb_gmem_max_order()); kvm_gmem_max_order() checks the range.
+ */
+static int kvm_gmem_hugetlb_max_order(struct kvm_gmem_huge *gh,
+				      struct folio *folio)
+{
+	int order = kvm_gmem_huge_max_order(gh, folio);
+
+	return order ? hugetlb_gmem_max_order(gh->priv, folio) : 0;
+}
+
+/* The host maps pieces only: see hugetlb_gmem_split_for_host(). */
+static int kvm_gmem_hugetlb_split_for_host(struct kvm_gmem_huge *gh,
+					   struct address_space *mapping,
+					   pgoff_t index, bool pmd)
+{
+	return hugetlb_gmem_split_for_host(gh->priv, mapping, index, pmd);
+}
+
 /* One commit for all: the vmemmap of all of them is restored at once. */
 static void kvm_gmem_hugetlb_split_commit(struct kvm_gmem_huge *gh,
 					  void *slots, int nr)
@@ -194,8 +214,10 @@ static const struct kvm_gmem_huge_ops kvm_gmem_hugetlb_ops = {
 	.get_folio	= kvm_gmem_hugetlb_get_folio,
 	.punch		= kvm_gmem_hugetlb_punch,
 	.evict		= kvm_gmem_hugetlb_evict,
-	.max_order	= kvm_gmem_huge_max_order,
+	.max_order	= kvm_gmem_hugetlb_max_order,
 	.splits_in_cache = true,
+	.shared_huge	= true,
+	.split_for_host	= kvm_gmem_hugetlb_split_for_host,
 	.split_size	= sizeof(struct hugetlb_gmem_split),
 	.split_prepare	= kvm_gmem_hugetlb_split_prepare,
 	.split_prepare_shared = kvm_gmem_hugetlb_split_prepare_shared,
@@ -449,6 +471,19 @@ static pgoff_t kvm_gmem_huge_next(struct kvm_gmem_huge *gh,
 }
 
 /*
+ * Whether the huge folio @folio stays whole through the conversion: it lies
+ * inside [first, last], the run of equal state the range becomes part of,
+ * and the backing lets a huge folio be shared.
+ */
+static bool kvm_gmem_huge_stays_whole(struct kvm_gmem_huge *gh,
+				      struct folio *folio, pgoff_t first,
+				      pgoff_t last)
+{
+	return gh->ops->shared_huge && folio->index >= first &&
+	       folio_next_index(folio) - 1 <= last;
+}
+
+/*
  * With IL held shared, beside faults: prepare the splits of a conversion of
  * [start, end) to shared, the allocations that cost most (the vmemmap pages
  * and page cache nodes of each huge page), so that they wait for reclaim
@@ -460,21 +495,19 @@ static pgoff_t kvm_gmem_huge_next(struct kvm_gmem_huge *gh,
 void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 				  struct address_space *mapping,
 				  struct kvm_gmem_huge_work *w, pgoff_t start,
-				  pgoff_t end)
+				  pgoff_t end, pgoff_t first, pgoff_t last)
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
 	pgoff_t unit = kvm_gmem_huge_unit(gh);
-	pgoff_t index, from = round_down(start, unit);
+	pgoff_t index, next, from = round_down(start, unit);
 	/* Each huge folio is 2M at least. */
 	unsigned long max = DIV_ROUND_UP(end - from, unit);
 	struct folio *folio;
+	bool whole;
 
 	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held_read(&mapping->invalidate_lock);
 	if (!gh->order || w->to_private || !ops->split_prepare_shared)
-		return;
-	/* It knows nothing of huge folios that stay whole (shared_huge). */
-	if (WARN_ON_ONCE(ops->shared_huge))
 		return;
 
 	w->splits = kvcalloc(max, ops->split_size, GFP_KERNEL);
@@ -485,15 +518,29 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 		w->shared_err = -ENOMEM;
 		return;
 	}
-	for (index = from; index < end; index = kvm_gmem_huge_next(gh, folio, index)) {
+	for (index = from; index < end; index = next) {
+		/*
+		 * Whole in the run of shared pages: stays as it is.  (What a
+		 * fault does meanwhile, kvm_gmem_huge_unchanged() sees.)
+		 */
+		folio = kvm_gmem_huge_folio(mapping, index);
+		next = kvm_gmem_huge_next(gh, folio, index);
+		whole = folio && kvm_gmem_huge_stays_whole(gh, folio, first, last);
+		if (folio)
+			folio_put(folio);
+		if (whole)
+			continue;
+
 		folio = ops->split_prepare_shared(gh, mapping, index, start, end,
 						  w->splits + w->nr_splits * ops->split_size);
 		if (IS_ERR(folio)) {
 			w->shared_err = PTR_ERR(folio);
 			return;
 		}
-		if (folio)
+		if (folio) {
+			next = folio_next_index(folio);
 			w->folios[w->nr_splits++] = folio;
+		}
 	}
 }
 
@@ -511,7 +558,7 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 				    struct address_space *mapping,
 				    struct kvm_gmem_huge_work *w, pgoff_t from,
-				    pgoff_t to)
+				    pgoff_t to, pgoff_t first, pgoff_t last)
 {
 	struct folio *folio;
 	pgoff_t index;
@@ -523,24 +570,13 @@ static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 			folio = NULL;
 			continue;
 		}
+		if (kvm_gmem_huge_stays_whole(gh, folio, first, last))
+			continue;
 		if (i == w->nr_splits || w->folios[i] != folio)
 			return false;
 		i++;
 	}
 	return i == w->nr_splits;
-}
-
-/*
- * Whether the huge folio @folio stays whole through the conversion: it lies
- * inside [first, last], the run of equal state the range becomes part of,
- * and the backing lets a huge folio be shared.
- */
-static bool kvm_gmem_huge_stays_whole(struct kvm_gmem_huge *gh,
-				      struct folio *folio, pgoff_t first,
-				      pgoff_t last)
-{
-	return gh->ops->shared_huge && folio->index >= first &&
-	       folio_next_index(folio) - 1 <= last;
 }
 
 /* Prepare the split of @folio, whose reference @w takes over on success. */
@@ -563,12 +599,65 @@ static int kvm_gmem_huge_prepare_split(struct kvm_gmem_huge *gh,
 	return 0;
 }
 
+/* Note that a prepare checked the references of all pages of [start, end). */
+static void kvm_gmem_huge_checked(struct kvm_gmem_huge_work *w, pgoff_t start,
+				  pgoff_t end)
+{
+	w->checked[w->nr_checked++] = (struct kvm_gmem_checked){ start, end };
+}
+
+/*
+ * To private, where huge folios may be shared: prepare the split of each
+ * shared huge folio of the huge page at @index that [start, end) leaves
+ * mixed.  Only the folios at either end of the range can be: the huge
+ * page's own, or the 2M pieces of a split 1G page there.  Returns 1 when
+ * the huge page is one folio (it has nothing to merge), 0, or an error.
+ */
+static int kvm_gmem_huge_split_mixed(struct kvm_gmem_huge *gh,
+				     struct address_space *mapping,
+				     struct kvm_gmem_huge_work *w, pgoff_t index,
+				     pgoff_t start, pgoff_t end, pgoff_t first,
+				     pgoff_t last, pgoff_t *err_index)
+{
+	pgoff_t nr = 1UL << gh->order;
+	pgoff_t at[2] = { max(index, start), min(index + nr, end) - 1 };
+	pgoff_t folio_start, folio_end = at[0];
+	struct folio *folio;
+	bool whole;
+	int i, r;
+
+	for (i = 0; i < 2; i++) {
+		/* The first end's folio holds the second too. */
+		if (at[i] < folio_end)
+			break;
+		folio_end = at[i] + 1;
+		folio = kvm_gmem_huge_folio(mapping, at[i]);
+		if (!folio)
+			continue;
+		whole = folio_nr_pages(folio) == nr;
+		folio_start = folio->index;
+		folio_end = folio_next_index(folio);
+		if (kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
+			folio_put(folio);
+		} else {
+			r = kvm_gmem_huge_prepare_split(gh, w, folio, start,
+							end, err_index);
+			if (r)
+				return r;
+			kvm_gmem_huge_checked(w, folio_start, folio_end);
+		}
+		if (whole)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * To private: each huge page merges what becomes wholly private of it,
- * inside [first, last]; a whole huge folio that was shared (shared_huge
+ * inside [first, last]; a huge folio that was shared (shared_huge
  * backings) and is not wholly inside it splits, so that its shared pages
- * stay shared.  The huge pages whose prepare checked every page's
- * references go in @w->checked.
+ * stay shared.  The ranges whose prepare checked every page's references
+ * go in @w->checked.
  */
 static int kvm_gmem_huge_prepare_private(struct kvm_gmem_huge *gh,
 					 struct address_space *mapping,
@@ -579,8 +668,8 @@ static int kvm_gmem_huge_prepare_private(struct kvm_gmem_huge *gh,
 {
 	const struct kvm_gmem_huge_ops *ops = gh->ops;
 	pgoff_t nr = 1UL << gh->order, from = round_down(start, nr);
-	unsigned long max = DIV_ROUND_UP(end - from, nr);
-	struct folio *folio;
+	/* A merge or a split per huge page, and a split of a piece at each end. */
+	unsigned long max = DIV_ROUND_UP(end - from, nr) + 2;
 	pgoff_t index;
 	int r;
 
@@ -592,19 +681,14 @@ static int kvm_gmem_huge_prepare_private(struct kvm_gmem_huge *gh,
 		return -ENOMEM;
 
 	for (index = from; index < end; index += nr) {
-		folio = ops->shared_huge ? kvm_gmem_huge_folio(mapping, index) :
-					   NULL;
-		if (folio && kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
-			folio_put(folio);
-			continue;
-		}
-		if (folio) {
-			r = kvm_gmem_huge_prepare_split(gh, w, folio, start,
-							end, err_index);
-			if (r)
+		if (ops->shared_huge) {
+			r = kvm_gmem_huge_split_mixed(gh, mapping, w, index,
+						      start, end, first, last,
+						      err_index);
+			if (r < 0)
 				return r;
-			w->checked[w->nr_checked++] = index;
-			continue;
+			if (r)
+				continue;
 		}
 
 		r = ops->merge_prepare(gh, mapping, index, first, last,
@@ -616,7 +700,53 @@ static int kvm_gmem_huge_prepare_private(struct kvm_gmem_huge *gh,
 		if (r < 0)
 			return r;
 		if (!r)
-			w->checked[w->nr_checked++] = index;
+			kvm_gmem_huge_checked(w, index, index + nr);
+		w->nr_merges++;
+	}
+	return 0;
+}
+
+/*
+ * To shared, where huge folios may be shared: merge each split huge page
+ * that becomes wholly shared, inside [first, last].  Its pages outside
+ * [start, end) were shared already, so the host may map them (unmapped
+ * here, for the merge to check their references) or hold them: then the
+ * page stays split, and the conversion goes on.
+ */
+static int kvm_gmem_huge_prepare_shared_merges(struct kvm_gmem_huge *gh,
+					       struct address_space *mapping,
+					       struct kvm_gmem_huge_work *w,
+					       pgoff_t start, pgoff_t end,
+					       pgoff_t first, pgoff_t last)
+{
+	const struct kvm_gmem_huge_ops *ops = gh->ops;
+	pgoff_t nr = 1UL << gh->order, from = round_down(start, nr);
+	pgoff_t index, err_index;
+	struct folio *folio;
+	int r;
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	w->merges = kvcalloc(DIV_ROUND_UP(end - from, nr), ops->merge_size,
+			     GFP_KERNEL);
+	if (!w->merges)
+		return -ENOMEM;
+
+	for (index = max(from, round_up(first, nr));
+	     index < end && index + nr - 1 <= last; index += nr) {
+		/* Whole already. */
+		folio = xa_load(&mapping->i_pages, index);
+		if (folio && !xa_is_value(folio) && folio_test_large(folio) &&
+		    folio_nr_pages(folio) == nr)
+			continue;
+		unmap_mapping_pages(mapping, index, nr, false);
+		r = ops->merge_prepare(gh, mapping, index, first, last,
+				       w->merges + w->nr_merges * ops->merge_size,
+				       &err_index);
+		/* Nothing to merge, poisoned, or held: stays split. */
+		if (r == -ENOENT || r == -EHWPOISON || r == -EAGAIN)
+			continue;
+		if (r < 0)
+			return r;
 		w->nr_merges++;
 	}
 	return 0;
@@ -625,8 +755,9 @@ static int kvm_gmem_huge_prepare_private(struct kvm_gmem_huge *gh,
 /*
  * Before the point of no return: prepare the huge pages that converting
  * [start, end) splits (to shared: a huge folio that becomes mixed, or any,
- * where shared pages must be 4K) or merges (to private: each huge page that
- * becomes wholly private).  [first, last] is the run of equal state the
+ * where shared pages must be 4K) or merges (each huge page that becomes
+ * wholly private; where huge folios may be shared, also each that becomes
+ * wholly shared).  [first, last] is the run of equal state the
  * range becomes part of.  On failure nothing is left prepared; on -EAGAIN,
  * *err_index is a page someone else holds.
  */
@@ -647,7 +778,8 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 
 	if (w->folios || w->shared_err) {
 		r = w->shared_err;
-		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w, from, end))
+		if (!r && kvm_gmem_huge_unchanged(gh, mapping, w, from, end,
+						  first, last))
 			return 0;
 		kvm_gmem_huge_abort(gh, w);
 		if (r && r != -EAGAIN)
@@ -684,6 +816,10 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 		if (r)
 			break;
 	}
+	/* Where the host's fault would split them again: no. */
+	if (!r && ops->shared_huge && !ops->split_for_host)
+		r = kvm_gmem_huge_prepare_shared_merges(gh, mapping, w, start,
+							end, first, last);
 out:
 	if (r < 0)
 		kvm_gmem_huge_abort(gh, w);

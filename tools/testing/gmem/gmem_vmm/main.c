@@ -106,8 +106,7 @@ static void usage(void)
 		"  -q          do not echo the guest's console\n"
 		"  -c          check, for tests: on HugeTLB guest_memfd, loading split\n"
 		"              and merged huge pages; on any huge backing, the guest\n"
-		"              ran on huge stage-2 mappings of that size (but on\n"
-		"              shared HugeTLB pages, which are 4K)\n");
+		"              ran on huge stage-2 mappings of that size\n");
 	exit(2);
 }
 

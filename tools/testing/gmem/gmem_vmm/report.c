@@ -198,13 +198,11 @@ static int check_report(const struct vm *vm, const struct counters *before,
 	int bad = 0;
 
 	/*
-	 * Shared HugeTLB pages are split to 4K (the host maps them 4K);
-	 * shared THPs stay whole, and KVM maps them 2M.  Shared RAM is
-	 * never converted.
+	 * Shared RAM is never converted, and its huge pages stay whole:
+	 * KVM maps them huge.  (The host's writes split a 2M HugeTLB page
+	 * into 4K pages, a 1G one into 2M pieces, which KVM still maps 1G.)
+	 * A THP range written first by the host comes as 4K pages: no split.
 	 */
-	if (vm->b->shared && !vm->b->thp)
-		level = 0;
-	/* A THP range written first by the host comes as 4K pages: no split. */
 	if (vm->b->gmem && !vm->b->shared && level &&
 	    ((!vm->b->thp && after->splits == before->splits) ||
 	     after->merges == before->merges)) {

@@ -479,6 +479,82 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 	close(fd);
 }
 
+/*
+ * The host's first access to a huge page shared whole, the 1st, 2nd, ...
+ * allocation of it failing: on HugeTLB that access splits the page (the
+ * host maps 4K pages of it only), outside any conversion.  An access that
+ * fails gets ENOMEM (MADV_POPULATE_READ, as get_user_pages()); the split
+ * either did not happen or is whole, and nothing leaks (the pool's counters,
+ * kmemleak at the end of the run).  A THP is mapped as it is: no split.
+ */
+static void test_host_split_fails(struct vm_shape shape)
+{
+	int nth_fd = open("/proc/thread-self/fail-nth", O_RDWR);
+	bool hugetlb = backing_src_is_guest_memfd_hugetlb(backing);
+	uint64_t huge = 1ULL << huge_shift, splits;
+	int n, r, left, failed_whole = 0, optional = 0;
+	struct hugetlb_pool pool;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	char buf[32];
+	char *m;
+	int fd;
+
+	TEST_REQUIRE(nth_fd >= 0);
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	fd = vm_create_guest_memfd_backing_in_place(vm, backing, GMEM_SLOT, GMEM_GPA, huge,
+						    GUEST_MEMFD_FLAG_INIT_SHARED, (void **)&m);
+	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, huge), "fallocate: %s",
+		    strerror(errno));
+	if (hugetlb)
+		hugetlb_pool_read(huge, &pool);
+
+	for (n = 1; ; n++) {
+		splits = gmem_huge_stat(backing, "split");
+		snprintf(buf, sizeof(buf), "%d", n);
+		TEST_ASSERT_EQ(pwrite(nth_fd, buf, strlen(buf), 0), strlen(buf));
+		r = madvise(m + 5 * page_size, page_size, MADV_POPULATE_READ);
+		memset(buf, 0, sizeof(buf));
+		TEST_ASSERT(pread(nth_fd, buf, sizeof(buf) - 1, 0) > 0, "read fail-nth");
+		left = atoi(buf);
+		TEST_ASSERT_EQ(pwrite(nth_fd, "0", 1, 0), 1);
+
+		TEST_ASSERT(!r || errno == ENOMEM,
+			    "host access, allocation %d failed: want ENOMEM, got %s", n,
+			    strerror(errno));
+		TEST_ASSERT(gmem_huge_stat(backing, "split") - splits <= hugetlb,
+			    "host access, allocation %d failed: %lu splits", n,
+			    gmem_huge_stat(backing, "split") - splits);
+		if (r && gmem_huge_stat(backing, "split") == splits)
+			failed_whole++;
+		if (!r && left > 0)
+			break;
+		/* Split (done without the allocation, or failed after it): again. */
+		if (gmem_huge_stat(backing, "split") != splits || !r) {
+			optional += !r;
+			TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+					       0, huge), "punch: %s", strerror(errno));
+			TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, huge),
+				    "fallocate: %s", strerror(errno));
+		}
+	}
+	TEST_ASSERT_EQ(gmem_huge_stat(backing, "split") - splits, hugetlb);
+	TEST_ASSERT_EQ(m[5 * page_size], 0);
+	if (hugetlb) {
+		/* More than the page tables the fault may take before the split. */
+		TEST_ASSERT(failed_whole > 4, "only %d failed allocations left the page whole",
+			    failed_whole);
+		hugetlb_pool_assert(huge, &pool, "after the host split");
+	}
+	pr_info("host split: %d allocation(s), %d of them optional, %d failures left it whole\n",
+		n - left, optional, failed_whole);
+
+	kvm_vm_free(vm);
+	munmap(m, huge);
+	close(fd);
+	close(nth_fd);
+}
+
 static const struct vm_shape shape = {
 	.mode = VM_MODE_DEFAULT,
 	.type = KVM_X86_SW_PROTECTED_VM,
@@ -610,6 +686,11 @@ FIXTURE_TEARDOWN_PARENT(alloc_fail_huge)
 TEST_F_TIMEOUT(alloc_fail_huge, merge_after_tree_shrank, 900)
 {
 	test_merge_after_tree_shrank(shape);
+}
+
+TEST_F_TIMEOUT(alloc_fail_huge, host_split_fails, 900)
+{
+	test_host_split_fails(shape);
 }
 
 KVM_BACKING_HARNESS_MAIN

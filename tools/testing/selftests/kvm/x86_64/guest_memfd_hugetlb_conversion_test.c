@@ -19,6 +19,8 @@
  *    splits it at once (HugeTLB); converting it all to private merges it;
  *  - a 4K page held by the host (vmsplice) stops the merge: EAGAIN with its
  *    offset, nothing changed; once let go, the merge happens;
+ *  - O_DIRECT out of and into shared huge pages (a RAM disk's block layer
+ *    pins them): no split, the data intact, and the file converts after;
  *  - a punch over a split huge page zeroes part of it, or merges it and
  *    gives it back to the pool;
  *  - a split page's 4K pages are not counted in meminfo's Cached: they are
@@ -364,9 +366,10 @@ static void test_destroy(struct test *t)
 }
 
 /*
- * Splits that the first use of @n huge pages not all private counts: a
- * HugeTLB page is allocated whole and split at once; a THP's 2M page all
- * shared is added whole (the host maps it as it is).
+ * Splits that the host's first use of @n huge pages all shared counts: a
+ * HugeTLB page is allocated whole, and the host's first fault splits it
+ * (the host maps 4K pages of it only); a THP stays whole (the host maps it
+ * as it is).
  */
 static uint64_t first_use_splits(uint64_t n)
 {
@@ -374,8 +377,8 @@ static uint64_t first_use_splits(uint64_t n)
 }
 
 /*
- * Merges that making @n huge pages private counts, which were all shared:
- * HugeTLB pages were split, THPs stayed whole.
+ * Merges that making @n huge pages private counts, which were all shared
+ * and used by the host: HugeTLB pages were split, THPs stayed whole.
  */
 static uint64_t shared_merges(uint64_t n)
 {
@@ -389,18 +392,26 @@ static uint64_t huge_pages(uint64_t first, uint64_t nr)
 }
 
 /*
- * Huge pages that converting [first, first + nr) splits: all it touches;
- * on THP, whose 2M pages stay whole when all shared, those it covers only
- * in part.
+ * Huge pages that converting [first, first + nr) splits: those it covers
+ * only in part (one all shared or all private stays whole).
  */
 static uint64_t split_pages(uint64_t first, uint64_t nr)
 {
 	uint64_t whole_first = (first + pages_per_huge - 1) / pages_per_huge;
 	uint64_t whole_end = (first + nr) / pages_per_huge;
 
-	if (!thp || whole_end <= whole_first)
+	if (whole_end <= whole_first)
 		return huge_pages(first, nr);
 	return huge_pages(first, nr) - (whole_end - whole_first);
+}
+
+/*
+ * Huge pages that the host then splits when it reads [first, first + nr)
+ * made shared: the HugeTLB pages the conversion left whole.
+ */
+static uint64_t host_splits(uint64_t first, uint64_t nr)
+{
+	return thp ? 0 : huge_pages(first, nr) - split_pages(first, nr);
 }
 
 /* The ranges of the matrix, each converted to shared and back. */
@@ -448,14 +459,19 @@ static void test_matrix(void)
 		convert(&t, first, nr, true);
 		snprintf(when, sizeof(when), "%s made shared", cases[i].what);
 		assert_stats(&stats, n, 0, when);
-		check_all(&t, when);
 		/*
-		 * Split: what the guest touched again is mapped 4K.  A THP
-		 * shared whole stays mapped 2M.
+		 * Split: what the guest touches again is mapped 4K.  A huge
+		 * page shared whole stays mapped huge.
 		 */
+		guest_do(&t, OP_CHECK, 0, nr_pages);
 		TEST_ASSERT(pages_2m - vm_get_stat(t.vm, level_stat) == n,
 			    "%s: pages_2m %lu, want %lu", when,
 			    vm_get_stat(t.vm, level_stat), pages_2m - n);
+		/* The host's reads split a HugeTLB page shared whole. */
+		check_all(&t, when);
+		n += host_splits(first, nr);
+		snprintf(when, sizeof(when), "%s read by the host", cases[i].what);
+		assert_stats(&stats, n, 0, when);
 
 		host_write(&t, first, nr, 2 + i);
 		snprintf(when, sizeof(when), "%s written by the host", cases[i].what);
@@ -577,15 +593,19 @@ static uint64_t pmd_mapped_kb(void *addr)
  * shared pages.  A file created shared gets whole THPs, which the host maps
  * with PMDs and KVM with 2M stage-2 entries; a 4K page of one made private
  * splits it (in a conversion to private), its shared pages still the
- * host's; made shared again, it stays split; the whole file made private
- * merges it, and the other THP, private whole now, needs nothing.
+ * host's; made shared again, it merges, unless the host holds one of its
+ * pages; a new mapping of the file maps it with a PMD again.  The whole
+ * file made private then needs neither split nor merge.
  */
 static void test_shared_huge(void)
 {
 	const uint64_t page = pages_per_huge + 3;
 	struct gmem_huge_stats stats;
 	uint64_t pages_2m;
+	struct iovec iov;
+	int pipefd[2], i;
 	struct test t;
+	char *other;
 
 	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
 	read_stats(&stats);
@@ -608,9 +628,35 @@ static void test_shared_huge(void)
 	host_write(&t, page + 1, 2 * pages_per_huge - page - 1, 6);
 	check_all(&t, "after the host wrote the split THP's shared pages");
 
+	/* Held by the host: stays split, and the conversion succeeds. */
+	iov.iov_base = t.mem + (page + 1) * 4096;
+	iov.iov_len = 4096;
+	TEST_ASSERT(!pipe(pipefd), "pipe");
+	TEST_ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), 4096);
 	convert(&t, page, 1, true);
-	assert_stats(&stats, 1, 0, "after that page was made shared again");
+	assert_stats(&stats, 1, 0, "after that page was made shared, a page held");
+	check_all(&t, "after that page was made shared, a page held");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	convert(&t, page, 1, false);
+	assert_stats(&stats, 1, 0, "after that page was made private again");
+
+	convert(&t, page, 1, true);
+	assert_stats(&stats, 1, 1, "after that page was made shared again");
 	check_all(&t, "after that page was made shared again");
+	other = mmap(NULL, NR_HUGE * huge, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     t.fd, 0);
+	TEST_ASSERT(other != MAP_FAILED, "mmap the file again");
+	for (i = 0; i < NR_HUGE; i++) {
+		uint64_t *p = (uint64_t *)(other + i * huge + 3 * 4096);
+
+		TEST_ASSERT_EQ(p[0], word(seeds[i * pages_per_huge + 3],
+					  i * pages_per_huge + 3));
+	}
+	TEST_ASSERT(pmd_mapped_kb(other) == NR_HUGE * (huge >> 10),
+		    "a new mapping maps %lu kB of the merged THPs with PMDs, want %lu",
+		    pmd_mapped_kb(other), NR_HUGE * (huge >> 10));
+	munmap(other, NR_HUGE * huge);
 
 	convert(&t, 0, nr_pages, false);
 	assert_stats(&stats, 1, 1, "after the whole file was made private");
@@ -651,8 +697,12 @@ static void test_held_page(void)
 					  KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, &error_offset);
 	TEST_ASSERT(r == -1 && errno == EAGAIN, "held page: want EAGAIN, got %d (%s)",
 		    r, strerror(errno));
-	/* A THP shared whole is held as a whole: its first page. */
-	TEST_ASSERT_EQ(error_offset, (thp ? pages_per_huge : held) * 4096);
+	/*
+	 * A THP shared whole, or a 2M piece of a 1G page that the host maps
+	 * with a PMD, is held as a whole: its first page.
+	 */
+	TEST_ASSERT_EQ(error_offset,
+		       (thp || huge_shift == 30 ? pages_per_huge : held) * 4096);
 	assert_stats(&stats, 0, 0, "after EAGAIN");
 	check_all(&t, "after EAGAIN");
 
@@ -666,6 +716,47 @@ static void test_held_page(void)
 	assert_stats(&stats, 0, shared_merges(1), "once the page was let go");
 	check_all(&t, "once the page was let go");
 
+	test_destroy(&t);
+}
+
+/*
+ * O_DIRECT through a RAM disk (brd), whose block layer pins the user
+ * pages it reads from or writes into: out of the first shared huge page,
+ * back into the second.  The pins take nothing apart (THPs and 2M pieces:
+ * GUP of pages the host maps with PMDs), and go with the I/O: the file
+ * then converts.
+ */
+static void test_direct_io(void)
+{
+	const size_t len = 1 << 20;
+	struct gmem_huge_stats stats;
+	struct test t;
+	int fd;
+
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	host_write(&t, 0, nr_pages, 4);
+	read_stats(&stats);
+
+	fd = open("/dev/ram0", O_RDWR | O_DIRECT);
+	TEST_ASSERT(fd >= 0, "open /dev/ram0 with O_DIRECT (CONFIG_BLK_DEV_RAM): %s",
+		    strerror(errno));
+	TEST_ASSERT_EQ(pwrite(fd, t.mem, len, 0), len);
+	TEST_ASSERT_EQ(pread(fd, t.mem + huge, len, 0), len);
+	close(fd);
+	TEST_ASSERT(!memcmp(t.mem, t.mem + huge, len),
+		    "O_DIRECT read back other data than it wrote");
+	assert_stats(&stats, 0, 0, "after O_DIRECT");
+	/* THPs, and the 2M pieces of 1G pages, the host maps with PMDs. */
+	if (thp || huge_shift == 30)
+		TEST_ASSERT(pmd_mapped_kb(t.mem) == NR_HUGE * (huge >> 10),
+			    "the host maps %lu kB with PMDs after O_DIRECT, want %lu",
+			    pmd_mapped_kb(t.mem), NR_HUGE * (huge >> 10));
+
+	/* The pages read back hold the first page's words: write them anew. */
+	host_write(&t, pages_per_huge, len / 4096, 4);
+	check_all(&t, "after O_DIRECT");
+	convert(&t, 0, nr_pages, false);
+	check_all(&t, "after O_DIRECT and a conversion to private");
 	test_destroy(&t);
 }
 
@@ -1342,6 +1433,30 @@ static void assert_levels(const struct gmem_huge_stats *before, uint64_t splits,
 		    split_pieces - !!splits, merge_pieces);
 }
 
+/* 1G: splits into 2M pieces and merges back since @before; none to 4K. */
+static void assert_pieces_only(const struct gmem_huge_stats *before,
+			       uint64_t splits, uint64_t merges,
+			       uint64_t piece_restores, const char *when)
+{
+	struct gmem_huge_stats s;
+
+	read_stats(&s);
+	TEST_ASSERT(s.splits - before->splits == splits &&
+		    s.merges - before->merges == merges &&
+		    s.split_pieces == before->split_pieces &&
+		    s.merge_pieces == before->merge_pieces,
+		    "%s: 1G->2M %lu, 2M->1G %lu, 2M->4K %lu, 4K->2M %lu; want %lu %lu 0 0",
+		    when, s.splits - before->splits, s.merges - before->merges,
+		    s.split_pieces - before->split_pieces,
+		    s.merge_pieces - before->merge_pieces, splits, merges);
+	if (hugetlb_vmemmap_optimized())
+		TEST_ASSERT(s.vmemmap_piece_restores - before->vmemmap_piece_restores ==
+			    piece_restores,
+			    "%s: %lu pieces' vmemmap restored, want %lu", when,
+			    s.vmemmap_piece_restores - before->vmemmap_piece_restores,
+			    piece_restores);
+}
+
 /*
  * After the guest has touched every piece (checked() samples each): KVM
  * maps @pages_1g more 1G pages and @pages_2m more 2M pieces than at @t0.
@@ -1357,6 +1472,71 @@ static void assert_stage2(struct test *t, const uint64_t *t0, int64_t pages_1g,
 	TEST_ASSERT(d1g == pages_1g && d2m == pages_2m,
 		    "%s: %ld more 1G mappings and %ld more 2M ones, want %ld and %ld",
 		    when, d1g, d2m, pages_1g, pages_2m);
+}
+
+/*
+ * 1G only: the host's first access to a 1G page shared whole splits it
+ * into 2M pieces and nothing more, and maps the piece with a PMD (the
+ * mapping is 2M-aligned); KVM maps the page 1G all the same, its pieces
+ * being whole.  A mapping that cannot use PMDs (MADV_NOHUGEPAGE) maps a
+ * piece with PTEs, its vmemmap restored first; the PMD mapping of it goes
+ * on.  madvise(MADV_COLD, MADV_PAGEOUT) over part of a piece splits
+ * nothing.  Made private, the pieces merge back into the 1G pages.
+ */
+static void test_host_pieces(void)
+{
+	/* The first page of piece 1: one that host_write() writes. */
+	const uint64_t pages_2m = 512, page = pages_2m;
+	struct gmem_huge_stats stats;
+	uint64_t *p, *q, t0[2];
+	struct test t;
+	char *other;
+
+	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
+	read_stats(&stats);
+	host_write(&t, 0, 2 * pages_2m, 8);
+	assert_pieces_only(&stats, 1, 0, 0, "after the host wrote two pieces");
+	TEST_ASSERT(pmd_mapped_kb(t.mem) == 2 * 2048,
+		    "the host maps %lu kB of the pieces with PMDs, want 4096",
+		    pmd_mapped_kb(t.mem));
+	/*
+	 * Core mm leaves pieces to guest_memfd: madvise() over part of one
+	 * the host maps splits nothing (split_folio() would have written
+	 * the struct pages HVO maps read-only).
+	 */
+	TEST_ASSERT(!madvise(t.mem + 4096, 4096, MADV_COLD), "MADV_COLD");
+	TEST_ASSERT(!madvise(t.mem + 4096, 4096, MADV_PAGEOUT), "MADV_PAGEOUT");
+	assert_pieces_only(&stats, 1, 0, 0, "after madvise() over part of a piece");
+	TEST_ASSERT(pmd_mapped_kb(t.mem) == 2 * 2048,
+		    "the host maps %lu kB with PMDs after madvise(), want 4096",
+		    pmd_mapped_kb(t.mem));
+	host_write(&t, 0, nr_pages, 8);
+	assert_pieces_only(&stats, NR_HUGE, 0, 0, "after the host wrote the file");
+	/* Their pieces all whole: KVM maps the 1G pages 1G all the same. */
+	t0[0] = vm_get_stat(t.vm, "pages_1g");
+	t0[1] = vm_get_stat(t.vm, "pages_2m");
+	assert_stage2(&t, t0, NR_HUGE, 0, "after the host split the file");
+
+	other = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_SHARED, t.fd, 0);
+	TEST_ASSERT(other != MAP_FAILED, "mmap the file again");
+	TEST_ASSERT(!madvise(other, huge, MADV_NOHUGEPAGE), "MADV_NOHUGEPAGE");
+	p = (uint64_t *)(other + page * 4096);
+	TEST_ASSERT_EQ(p[0], word(seeds[page], page));
+	TEST_ASSERT_EQ(pmd_mapped_kb(other), 0);
+	assert_pieces_only(&stats, NR_HUGE, 0, 1, "after a mapping read a piece with PTEs");
+	p[511] = 0x1234;
+	q = (uint64_t *)(t.mem + page * 4096);
+	TEST_ASSERT_EQ(q[511], 0x1234);
+	q[511] = ~word(seeds[page], page);
+	TEST_ASSERT_EQ(p[511], ~word(seeds[page], page));
+	munmap(other, huge);
+
+	check_all(&t, "after the host mapped pieces with PMDs and PTEs");
+	assert_pieces_only(&stats, NR_HUGE, 0, 1, "after the host read the file");
+	convert(&t, 0, nr_pages, false);
+	assert_pieces_only(&stats, NR_HUGE, NR_HUGE, 1, "after the file was made private");
+	check_all(&t, "after the file was made private");
+	test_destroy(&t);
 }
 
 /* The first 4K page of the @n-th 2M piece. */
@@ -1620,6 +1800,12 @@ TEST_F_TIMEOUT(conversion, held_page, 900)
 	assert_dissolves(&self->before, 0);
 }
 
+TEST_F_TIMEOUT(conversion, direct_io, 900)
+{
+	test_direct_io();
+	assert_dissolves(&self->before, 0);
+}
+
 TEST_F_TIMEOUT(conversion, punch, 900)
 {
 	test_punch();
@@ -1767,6 +1953,12 @@ FIXTURE_TEARDOWN_PARENT(hugetlb_1gb)
 TEST_F_TIMEOUT(hugetlb_1gb, pieces, 900)
 {
 	test_pieces();
+	assert_dissolves(&self->before, 0);
+}
+
+TEST_F_TIMEOUT(hugetlb_1gb, host_pieces, 900)
+{
+	test_host_pieces();
 	assert_dissolves(&self->before, 0);
 }
 
