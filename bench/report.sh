@@ -287,7 +287,11 @@ END {
 	print "initramfs, and the conversions. The -shared backings create the file"
 	print "shared and never convert it, as a non-confidential VM uses guest_memfd:"
 	print "huge pages stay whole there, but what the loader writes of HugeTLB pages"
-	print "(2M pages split to 4K; a 1G page into 2M pieces, which KVM maps 1G).\n"
+	print "(2M pages split to 4K; a 1G page into 2M pieces, which KVM maps 1G)."
+	print "\"vmemmap for the RAM\": the struct pages of the guest'"'"'s RAM at the end:"
+	print "with HVO, one page per huge page plus the vmemmap pages that splits took"
+	print "and kept (the host'"'"'s nr_memmap_pages, from the start to the end; a 1G"
+	print "page keeps its 2M pieces'"'"' 2 MiB after it merged, while its file holds it).\n"
 	print "| backing | first userspace line | of which loading | converting | splits / merges | stage-2 at the end (4K / 2M / 1G) | vmemmap for the RAM | fio write / randwrite / read / randread (MiB/s) |"
 	print "| --- | --- | --- | --- | --- | --- | --- | --- |"
 	for (i = 1; i <= n["boot"]; i++) {

@@ -92,15 +92,16 @@ static void report_fault_waits(const char *backing, const struct lock_waits *fw)
 /*
  * The host's struct pages for the guest's RAM: 64 bytes per 4K page,
  * except huge pages whose vmemmap is optimized (HVO), which keep one
- * vmemmap page.  Split pages that are not merged again keep theirs.
+ * vmemmap page, plus the vmemmap pages their splits took and did not
+ * give back (nr_memmap_pages, from the start to the end: a 1G page split
+ * into 2M pieces takes 511, a 2M page or piece split into 4K pages 7).
  * In KiB; *hvo_off_kib is what it would be without HVO.
  */
 static long long vmemmap_kib(const struct vm *vm, const struct samples *s,
 			     long long *hvo_off_kib)
 {
 	uint64_t huge = vm->ram >> vm->b->page_shift;
-	uint64_t per_page = ((1ULL << vm->b->page_shift) / PAGE) * 64;
-	long long restored;
+	long long taken;
 	int hvo = 0;
 	FILE *f;
 
@@ -116,11 +117,10 @@ static long long vmemmap_kib(const struct vm *vm, const struct samples *s,
 	}
 	if (!hvo)
 		return *hvo_off_kib;
-	restored = (s->c3.restores - s->c0.restores) -
-		   (s->c3.optimizes - s->c0.optimizes);
-	if (restored < 0)
-		restored = 0;
-	return ((huge - restored) * PAGE + restored * per_page) / 1024;
+	taken = s->c3.memmap_pages - s->c0.memmap_pages;
+	if (taken < 0)
+		taken = 0;
+	return (huge * PAGE + taken * PAGE) / 1024;
 }
 
 /*
