@@ -903,6 +903,31 @@ static int hugetlb_gmem_restore_piece_for_host(struct folio *piece)
 	return 0;
 }
 
+/*
+ * Whether finish_fault() will map the 2M folio that holds the fault's page
+ * with a PMD (do_set_pmd(), whose tests these are but for the folio's),
+ * rather than the page with a PTE.  The fault holds mmap_lock (->fault()
+ * of a VMA without ->map_pages() is not called under the VMA lock alone:
+ * vmf_can_call_fault()), so the VMA's and the mm's THP settings stay.  A
+ * PMD that another fault sets meanwhile makes finish_fault() give up
+ * (VM_FAULT_NOPAGE); only faults here, which would map a PMD too, set one
+ * in an empty slot.
+ */
+static bool hugetlb_gmem_fault_maps_pmd(struct vm_fault *vmf)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	struct vm_area_struct *vma = vmf->vma;
+
+	mmap_assert_locked(vma->vm_mm);
+	return pmd_none(pmdp_get_lockless(vmf->pmd)) && !thp_disabled_by_hw() &&
+	       !vma_thp_disabled(vma, vma->vm_flags) &&
+	       thp_vma_suitable_order(vma, vmf->address & HPAGE_PMD_MASK,
+				      PMD_ORDER);
+#else
+	return false;
+#endif
+}
+
 /**
  * hugetlb_gmem_max_order - the largest order KVM may map a folio's pages with
  * @hg:		the file's reservation.
@@ -939,9 +964,8 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_max_order);
 /**
  * hugetlb_gmem_split_for_host - make a shared huge page mappable by the host
  * @hg:		the file's reservation.
- * @mapping:	the file's page cache.
- * @index:	a shared 4K index of the file that the host faults on.
- * @pmd:	the host can map a 2M folio there with a PMD.
+ * @vmf:	the host's fault on a shared page of the file, in its
+ *		->fault() handler.
  *
  * A huge range that is all shared stays one folio, which KVM maps huge;
  * but the host cannot map a hugetlb folio outside a hugetlb VMA (the rmap
@@ -962,10 +986,11 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_max_order);
  * Return: %0, also when there is nothing to do; -EAGAIN when someone else
  * holds the folio for now (the caller faults again); -ENOMEM.
  */
-int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg,
-				struct address_space *mapping, pgoff_t index,
-				bool pmd)
+int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg, struct vm_fault *vmf)
 {
+	struct address_space *mapping = vmf->vma->vm_file->f_mapping;
+	bool pmd = hugetlb_gmem_fault_maps_pmd(vmf);
+	pgoff_t index = vmf->pgoff;
 	u32 hash = hugetlb_fault_mutex_hash(mapping, hugetlb_gmem_nr(hg, index));
 	bool to_pieces = huge_page_order(hg->h) > PMD_ORDER;
 	struct hugetlb_gmem_split sp;

@@ -117,9 +117,7 @@ struct folio *hugetlb_gmem_split_prepare_shared(struct hugetlb_gmem *hg,
 						pgoff_t end,
 						struct hugetlb_gmem_split *sp);
 int hugetlb_gmem_max_order(struct hugetlb_gmem *hg, struct folio *folio);
-int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg,
-				struct address_space *mapping, pgoff_t index,
-				bool pmd);
+int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg, struct vm_fault *vmf);
 void hugetlb_gmem_init_mapping(struct address_space *mapping);
 void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 			       struct hugetlb_gmem_split *sp, int nr);

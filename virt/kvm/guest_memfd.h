@@ -64,16 +64,14 @@ struct kvm_gmem_huge_ops {
 	 */
 	bool shared_huge;
 	/*
-	 * R, at a host fault at @index, with shared_huge, where the host
-	 * cannot map every huge folio as it is: make the page at @index one
-	 * the host can map, with a PMD if @pmd (finish_fault() can), else
-	 * with a PTE.  Waits for no reference: 0; -EAGAIN, when someone holds
-	 * the folio for now (the caller faults again); -ENOMEM.  Optional:
-	 * the host maps huge folios as they are.
+	 * R, at the host's fault @vmf, with shared_huge, where the host
+	 * cannot map every huge folio as it is: make the faulting page one
+	 * the host can map as finish_fault() will (with a PMD, or a PTE).
+	 * Waits for no reference: 0; -EAGAIN, when someone holds the folio
+	 * for now (the caller faults again); -ENOMEM.  Optional: the host
+	 * maps huge folios as they are.
 	 */
-	int (*split_for_host)(struct kvm_gmem_huge *gh,
-			      struct address_space *mapping, pgoff_t index,
-			      bool pmd);
+	int (*split_for_host)(struct kvm_gmem_huge *gh, struct vm_fault *vmf);
 
 	/*
 	 * Conversions of huge pages, W unless said otherwise.  A conversion

@@ -135,10 +135,9 @@ static int kvm_gmem_hugetlb_max_order(struct kvm_gmem_huge *gh,
 
 /* The host maps pieces only: see hugetlb_gmem_split_for_host(). */
 static int kvm_gmem_hugetlb_split_for_host(struct kvm_gmem_huge *gh,
-					   struct address_space *mapping,
-					   pgoff_t index, bool pmd)
+					   struct vm_fault *vmf)
 {
-	return hugetlb_gmem_split_for_host(gh->priv, mapping, index, pmd);
+	return hugetlb_gmem_split_for_host(gh->priv, vmf);
 }
 
 /* One commit for all: the vmemmap of all of them is restored at once. */
