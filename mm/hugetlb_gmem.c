@@ -10,20 +10,21 @@
  * goes back to the file's subpool and reservation; the subpool, and what is
  * left of the reservation, go when the file and its last folio are gone.
  *
- * KVM maps a huge folio huge, private or shared; the host maps shared
- * pages with PTEs, which only 4K folios can take here.  So a huge folio
- * stands for a range in one state that the host has not touched.
- * Converting part of a 2M page splits it into 4K folios, its "pieces", as
- * does the host's first fault in a shared one
- * (hugetlb_gmem_split_for_host()); converting all of it back to private
- * merges them.  A 1G page splits in two levels: into 512 2M folios, its 2M
- * pieces, and only those that a conversion to shared touches, or the host
- * faults on, on into 4K pieces; the others stay 2M folios, which KVM goes
- * on mapping 2M.  A 2M piece merges back when all of it is private again,
- * and the 1G page when all of it is.  Splits and merges come as a prepare step that does all
- * that can fail, a commit step that cannot fail and allocates nothing, and
- * an abort step, so that KVM can prepare before its point of no return
- * (kvm_gmem_invalidate_begin()) and commit after it.
+ * KVM maps a huge folio huge, private or shared.  The host cannot map a
+ * hugetlb folio outside a hugetlb VMA, but can map a 2M page cache folio
+ * with a PMD.  So a huge page splits into "pieces": converting part of it
+ * splits what holds both states into 4K pieces, and the host's first fault
+ * in a shared one splits it into 2M pieces (hugetlb_gmem_split_for_host()).
+ * A 1G page splits in two levels: into 512 2M folios, its 2M pieces, and
+ * only those that hold both states on into 4K pieces; the others stay 2M
+ * folios, which KVM maps 2M, or 1G while all 512 are whole.  A 2M page
+ * becomes one 2M piece in place, which KVM maps 2M as before.  4K pieces
+ * merge back into a 2M piece, or a 2M page, when all of it is private
+ * again, and a 1G page's pieces into it when all of it is.  Splits and
+ * merges come as a prepare step that does all that can fail, a commit step
+ * that cannot fail and allocates nothing, and an abort step, so that KVM
+ * can prepare before its point of no return (kvm_gmem_invalidate_begin())
+ * and commit after it.
  *
  * A split huge page stays in the pool and in use: it keeps its place in
  * HugePages_Total and in the file's subpool, and each piece is a page cache
@@ -283,7 +284,7 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_order);
  * hugetlb_gmem_init_mapping - let a new file's page cache hold 2M pieces
  * @mapping:	the file's page cache, before any folio is added.
  *
- * The 2M pieces of a split 1G page are large folios of the page cache,
+ * The 2M pieces of a split huge page are large folios of the page cache,
  * which counts them as file THPs when they leave it as page cache folios
  * (hugetlb_gmem_dissolve()).
  */
@@ -433,14 +434,14 @@ static void hugetlb_gmem_sub_blocks(struct hugetlb_gmem *hg, struct inode *inode
  * them) on into 4K pieces; the others stay 2M folios, which KVM maps huge.
  * Its 2M pieces are plain large folios of the page cache, as THPs are;
  * only the 1G page as a whole belongs to the pool.  A 2M page splits into
- * 4K pieces directly.
+ * 4K pieces directly, or becomes one 2M piece, which may split on into 4K.
  */
 static unsigned int hugetlb_gmem_piece_order(const struct hugetlb_gmem *hg)
 {
 	return min_t(unsigned int, huge_page_order(hg->h), PMD_ORDER);
 }
 
-/* Whether @folio, of the file, is a 2M piece of a split 1G page. */
+/* Whether @folio, of the file, is a 2M piece of a split huge page. */
 static bool hugetlb_gmem_folio_is_piece(const struct hugetlb_gmem *hg,
 					struct folio *folio)
 {
@@ -578,6 +579,9 @@ static int hugetlb_gmem_split_alloc_all(struct hugetlb_gmem_split *sp)
 	if (!folio_test_hugetlb(folio))
 		return hugetlb_gmem_split_alloc(&sp->xas, &folio->page,
 						folio->index, porder, 0);
+	/* A 2M piece takes the huge folio's entry as it is. */
+	if (sp->to_piece)
+		return 0;
 	/* find_last_bit() returns @below when no bit below it is set. */
 	for (below = HUGETLB_GMEM_MAX_PIECES;
 	     (n = find_last_bit(sp->to_4k, below)) < below; below = n) {
@@ -672,6 +676,8 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 
 	if (folio_order(folio) > porder)
 		bitmap_copy(sp->to_4k, to_4k, folio_nr_pages(folio) >> porder);
+	else
+		sp->to_piece = !test_bit(0, to_4k);
 	sp->charge = kmalloc(sizeof(*sp->charge), GFP_KERNEL);
 	/* A 1G folio that split before may have its record still. */
 	sp->pieces = hugetlb_gmem_whole_pieces(hg, folio);
@@ -737,7 +743,7 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 							    &sp->vmemmap_pages);
 		}
 		trace_hugetlb_gmem_vmemmap_restore_prepare_end(folio);
-	} else {
+	} else if (!sp->to_piece) {
 		trace_hugetlb_gmem_vmemmap_restore_prepare_begin(folio);
 		err = hugetlb_vmemmap_restore_prepare(hg->h, folio,
 						      &sp->vmemmap_pages);
@@ -758,15 +764,18 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
  * @end:	the 4K index past it.
  * @sp:		gets what the commit needs.
  *
- * A 2M folio splits into 4K pieces.  A 1G folio splits into 2M pieces, and
- * those that [@start, @end) overlaps on into 4K pieces.  The prepare takes
- * the page cache xarray nodes for the new entries (8 for 2M to 4K, 65 for
- * 1G to 2M), and the vmemmap pages that undoing HVO maps (7 for 2M; for
- * 1G, 511 for its pieces' first vmemmap pages, the first time, and 7 for
- * each piece that goes to 4K).  The caller holds the mapping's invalidate_lock for write, or
- * shared and the huge range's fault mutex (a new folio:
- * hugetlb_gmem_get_folio(), hugetlb_gmem_split_for_host(); or
- * hugetlb_gmem_split_prepare_shared()).
+ * A 1G folio splits into 2M pieces, and those that [@start, @end) overlaps
+ * on into 4K pieces.  A 2M folio that [@start, @end) overlaps splits into 4K
+ * pieces; one it does not becomes one 2M piece, in place: the host can map
+ * that with a PMD (see hugetlb_gmem_split_for_host()), and it keeps its
+ * vmemmap, its page cache entry and its pfns, so KVM's mappings stay.  The
+ * prepare takes the page cache xarray nodes for the new entries (8 for 2M
+ * to 4K, 65 for 1G to 2M, none for a 2M piece), and the vmemmap pages
+ * that undoing HVO maps (7 for 2M to 4K; for 1G, 511 for its pieces' first
+ * vmemmap pages, the first time, and 7 for each piece that goes to 4K).
+ * The caller holds the mapping's invalidate_lock for write, or shared and
+ * the huge range's fault mutex (a new folio: hugetlb_gmem_get_folio(),
+ * hugetlb_gmem_split_for_host(); or hugetlb_gmem_split_prepare_shared()).
  *
  * A folio that memory failure poisoned splits like any other: its
  * poisoned pages stay poisoned, in 4K pieces or in a 2M piece that says it
@@ -782,13 +791,19 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	DECLARE_BITMAP(to_4k, HUGETLB_GMEM_MAX_PIECES) = { };
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
 
-	if (folio_test_hugetlb(folio) && folio_order(folio) > porder) {
+	if (folio_test_hugetlb(folio)) {
 		start = clamp(start, folio->index, folio_next_index(folio));
 		end = clamp(end, folio->index, folio_next_index(folio));
 		if (start < end)
 			bitmap_set(to_4k, (start - folio->index) >> porder,
 				   ((end - 1 - folio->index) >> porder) -
 				   ((start - folio->index) >> porder) + 1);
+		/*
+		 * A poisoned 2M page goes to 4K pieces, so that only its
+		 * poisoned pages are lost (a 2M piece would lose all).
+		 */
+		if (folio_order(folio) == porder && folio_test_hwpoison(folio))
+			__set_bit(0, to_4k);
 	}
 	return __hugetlb_gmem_split_prepare(hg, folio, refs, to_4k, sp);
 }
@@ -810,7 +825,7 @@ static void hugetlb_gmem_split_restore(struct hugetlb_gmem *hg,
 	/* A 1G folio's pieces keep theirs: split in the commit. */
 	if (!folio_test_hugetlb(sp->folio) ||
 	    folio_order(sp->folio) > hugetlb_gmem_piece_order(hg) ||
-	    !folio_test_hugetlb_vmemmap_optimized(sp->folio))
+	    sp->to_piece || !folio_test_hugetlb_vmemmap_optimized(sp->folio))
 		return;
 	trace_hugetlb_gmem_vmemmap_restore_begin(1);
 	hugetlb_vmemmap_restore_commit(hg->h, sp->folio, &sp->vmemmap_pages);
@@ -911,15 +926,19 @@ static int hugetlb_gmem_restore_piece_for_host(struct folio *piece)
  * vmf_can_call_fault()), so the VMA's and the mm's THP settings stay.  A
  * PMD that another fault sets meanwhile makes finish_fault() give up
  * (VM_FAULT_NOPAGE); only faults here, which would map a PMD too, set one
- * in an empty slot.
+ * in an empty slot.  One that another fault set already, since this one
+ * found the slot empty, maps the piece: nothing to map with PTEs.
  */
 static bool hugetlb_gmem_fault_maps_pmd(struct vm_fault *vmf)
 {
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	struct vm_area_struct *vma = vmf->vma;
+	pmd_t pmd = pmdp_get_lockless(vmf->pmd);
 
 	mmap_assert_locked(vma->vm_mm);
-	return pmd_none(pmdp_get_lockless(vmf->pmd)) && !thp_disabled_by_hw() &&
+	if (pmd_trans_huge(pmd))
+		return true;
+	return pmd_none(pmd) && !thp_disabled_by_hw() &&
 	       !vma_thp_disabled(vma, vma->vm_flags) &&
 	       thp_vma_suitable_order(vma, vmf->address & HPAGE_PMD_MASK,
 				      PMD_ORDER);
@@ -973,10 +992,12 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_max_order);
  * a page of an optimized 2M piece with a PTE (its tail struct pages are
  * HVO's read-only aliases).  It can map a 2M piece with a PMD, which
  * touches only the piece's first struct pages.  So the host's first fault
- * in the range splits its folio: a 1G page into 2M pieces, a 2M page into
- * 4K pieces.  A 2M piece that the host is to map with PTEs (no PMD can map
- * it there) gets its vmemmap restored rather than a split: another mapping
- * may hold it whole.  KVM's mappings stay: the pages do not move.
+ * in the range splits its folio into 2M pieces: a 1G page into 512, a 2M
+ * page into one, in place, which takes nothing (a 2M page that holds a
+ * poisoned page goes to 4K pieces instead).  A 2M piece that the host is
+ * to map with PTEs (no PMD can map it there) gets its vmemmap restored
+ * rather than a split: another mapping may hold it whole.  KVM's mappings
+ * stay: the pages do not move, and each piece is as large as KVM maps it.
  *
  * The caller holds the mapping's invalidate_lock shared; the fault mutex,
  * taken here, holds off allocations and other splits of the range.
@@ -992,7 +1013,6 @@ int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg, struct vm_fault *vmf)
 	bool pmd = hugetlb_gmem_fault_maps_pmd(vmf);
 	pgoff_t index = vmf->pgoff;
 	u32 hash = hugetlb_fault_mutex_hash(mapping, hugetlb_gmem_nr(hg, index));
-	bool to_pieces = huge_page_order(hg->h) > PMD_ORDER;
 	struct hugetlb_gmem_split sp;
 	struct folio *folio;
 	int err = 0;
@@ -1003,9 +1023,8 @@ int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg, struct vm_fault *vmf)
 	if (IS_ERR(folio))
 		goto unlock;
 	if (folio_test_hugetlb(folio)) {
-		err = hugetlb_gmem_split_prepare(hg, folio, 1,
-						 to_pieces ? 0 : index,
-						 to_pieces ? 0 : index + 1, &sp);
+		/* Into 2M pieces, or one (a poisoned 2M page: 4K pieces). */
+		err = hugetlb_gmem_split_prepare(hg, folio, 1, 0, 0, &sp);
 		if (!err) {
 			hugetlb_gmem_split_commit(hg, &sp, 1);
 			count_vm_event(HUGETLB_GMEM_SPLIT_FOR_HOST);
@@ -1083,8 +1102,14 @@ static const unsigned long *hugetlb_gmem_split_vmemmap(struct hugetlb_gmem *hg,
 							  &sp->vmemmap_pages);
 		return NULL;
 	}
-	if (folio_order(folio) == porder)
-		return NULL;
+	if (folio_order(folio) == porder) {
+		/* A 2M piece keeps the vmemmap that HVO gave the 2M page. */
+		if (!sp->to_piece || !folio_test_hugetlb_vmemmap_optimized(folio))
+			return NULL;
+		sp->pieces->hvo = true;
+		__set_bit(0, sp->pieces->optimized);
+		return sp->pieces->optimized;
+	}
 	hugetlb_gmem_split_restores(sp, restore);
 	if (sp->whole_pieces) {
 		/*
@@ -1157,7 +1182,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	while (!folio_ref_freeze(folio, nr + sp->refs))
 		gmem_wait_transient_refs(&tries);
 
-	to = order > porder ? porder : 0;
+	to = order > porder || sp->to_piece ? porder : 0;
 	/*
 	 * Every 2M piece on into 4K: the struct pages go there in one pass.
 	 * The page cache goes through 2M entries all the same, which hold the
@@ -1225,7 +1250,10 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 		/* The first, which the split left frozen. */
 		page_ref_unfreeze(&folio->page, 1);
 	} else {
-		/* A 1G page into 2M pieces, some of them on into 4K. */
+		/*
+		 * A 1G page into 2M pieces, some of them on into 4K; or a 2M
+		 * page into one 2M piece.
+		 */
 		bitmap_zero(sp->pieces->whole, HUGETLB_GMEM_MAX_PIECES);
 		for (n = 0; n < nr >> porder; n++) {
 			struct page *head = hugetlb_gmem_split_piece(sp, n);
@@ -1281,13 +1309,14 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 				      folio_mapped(sp[i].folio), sp[i].folio);
 		restores += folio_test_hugetlb(sp[i].folio) &&
 			    folio_order(sp[i].folio) == porder &&
+			    !sp[i].to_piece &&
 			    folio_test_hugetlb_vmemmap_optimized(sp[i].folio);
 	}
 	if (restores)
 		trace_hugetlb_gmem_vmemmap_restore_begin(restores);
 	for (i = 0; i < nr; i++) {
 		if (!folio_test_hugetlb(sp[i].folio) ||
-		    folio_order(sp[i].folio) > porder)
+		    folio_order(sp[i].folio) > porder || sp[i].to_piece)
 			continue;
 		hugetlb_vmemmap_restore_commit(hg->h, sp[i].folio,
 					       &sp[i].vmemmap_pages);
@@ -1586,12 +1615,12 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
 	struct hugetlb_cgroup_detached *charge;
 	unsigned int order = huge_page_order(hg->h);
-	unsigned int from = order > porder ? porder : 0;
 	long nr = pages_per_huge_page(hg->h);
 	struct hugetlb_gmem_pieces *pieces;
 	const unsigned long *hvo = NULL;
 	struct hstate *h = hg->h;
 	struct folio *folio;
+	unsigned int from;
 	struct page *head;
 
 	/*
@@ -1603,6 +1632,8 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 
 	/* Only invalidate_lock holders add or remove pieces: no reference. */
 	head = xa_load(xas->xa, xas->xa_index);
+	/* 2M pieces, of a 1G page or a 2M page's one; or 4K pieces. */
+	from = folio_test_large(page_folio(head)) ? porder : 0;
 	if (!gmem_freeze_pages(head, nr, from)) {
 		count_vm_event(HUGETLB_GMEM_MERGE_POISONED);
 		trace_hugetlb_gmem_merge_poisoned(page_to_pfn(head),
@@ -1632,11 +1663,14 @@ static struct folio *__hugetlb_gmem_merge(struct hugetlb_gmem *hg,
 	 * long as the file holds it (see struct hugetlb_gmem_pieces): their
 	 * record stays for it.
 	 */
-	if (hvo) {
+	if (hvo && order > porder) {
 		pieces->split = false;
 		/* Optimized as it merges: its pieces were as they merged. */
 		count_vm_event(HUGETLB_GMEM_VMEMMAP_OPTIMIZE);
 	} else {
+		/* A 2M piece's vmemmap is a 2M page's, as HVO left it. */
+		if (hvo)
+			folio_set_hugetlb_vmemmap_optimized(folio);
 		xa_erase(hugetlb_gmem_split_xa(hg),
 			 hugetlb_gmem_split_key(hg, head));
 		kfree(pieces);

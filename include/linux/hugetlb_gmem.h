@@ -50,6 +50,11 @@ struct hugetlb_gmem_split {
 	bool restore_all;
 	/* Of a 1G folio: the 2M pieces that go on into 4K pieces. */
 	DECLARE_BITMAP(to_4k, HUGETLB_GMEM_MAX_PIECES);
+	/*
+	 * Of a 2M folio: it becomes one 2M piece, its vmemmap as it is,
+	 * rather than 4K pieces.
+	 */
+	bool to_piece;
 };
 
 /* A merge of split pieces, prepared: see hugetlb_gmem_merge_prepare(). */

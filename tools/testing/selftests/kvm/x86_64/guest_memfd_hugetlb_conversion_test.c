@@ -215,9 +215,25 @@ static void read_stats(struct gmem_huge_stats *s)
 	gmem_huge_stats_read(backing, s);
 }
 
-static void assert_stats(const struct gmem_huge_stats *before, uint64_t splits, uint64_t merges,
-			 const char *when)
+/*
+ * The host's first fault in a 2M HugeTLB page shared whole makes it one 2M
+ * piece in place, which keeps its vmemmap, and stays whole when made
+ * private; it splits on into 4K pages as the page would, counted as a
+ * piece's split.
+ */
+static bool pieces_in_place(void)
 {
+	return !thp && huge_shift == 21;
+}
+
+/*
+ * @splits of which @in_place made 2M pieces in place (restoring no
+ * vmemmap), and @merges.
+ */
+static void assert_stats_in_place(const struct gmem_huge_stats *before, uint64_t splits,
+				  uint64_t in_place, uint64_t merges, const char *when)
+{
+	uint64_t nr_splits, restores;
 	struct gmem_huge_stats s;
 
 	read_stats(&s);
@@ -233,16 +249,25 @@ static void assert_stats(const struct gmem_huge_stats *before, uint64_t splits, 
 			    splits, merges);
 		return;
 	}
-	TEST_ASSERT(s.splits - before->splits == splits &&
-		    s.vmemmap_restores - before->vmemmap_restores == splits &&
+	nr_splits = s.splits - before->splits;
+	restores = s.vmemmap_restores - before->vmemmap_restores;
+	if (pieces_in_place()) {
+		nr_splits += s.split_pieces - before->split_pieces;
+		restores += s.vmemmap_piece_restores - before->vmemmap_piece_restores;
+	}
+	TEST_ASSERT(nr_splits == splits && restores == splits - in_place &&
 		    s.merges - before->merges == merges &&
 		    s.vmemmap_optimizes - before->vmemmap_optimizes == merges,
 		    "%s: splits %lu restores %lu merges %lu optimizes %lu, want %lu %lu %lu %lu",
-		    when, s.splits - before->splits,
-		    s.vmemmap_restores - before->vmemmap_restores,
-		    s.merges - before->merges,
+		    when, nr_splits, restores, s.merges - before->merges,
 		    s.vmemmap_optimizes - before->vmemmap_optimizes,
-		    splits, splits, merges, merges);
+		    splits, splits - in_place, merges, merges);
+}
+
+static void assert_stats(const struct gmem_huge_stats *before, uint64_t splits, uint64_t merges,
+			 const char *when)
+{
+	assert_stats_in_place(before, splits, 0, merges, when);
 }
 
 /* The kB of @key in /proc/meminfo. */
@@ -368,21 +393,28 @@ static void test_destroy(struct test *t)
 /*
  * Splits that the host's first use of @n huge pages all shared counts: a
  * HugeTLB page is allocated whole, and the host's first fault splits it
- * (the host maps 4K pages of it only); a THP stays whole (the host maps it
- * as it is).
+ * into 2M pieces (the host maps those only; a 2M page becomes one, in
+ * place); a THP stays whole (the host maps it as it is).
  */
 static uint64_t first_use_splits(uint64_t n)
 {
 	return thp ? 0 : n;
 }
 
+/* Of those, the 2M pages made 2M pieces in place. */
+static uint64_t first_use_in_place(uint64_t n)
+{
+	return pieces_in_place() ? n : 0;
+}
+
 /*
  * Merges that making @n huge pages private counts, which were all shared
- * and used by the host: HugeTLB pages were split, THPs stayed whole.
+ * and used by the host: 1G pages were split into 2M pieces; a 2M page's
+ * one piece stays whole; THPs stayed whole.
  */
 static uint64_t shared_merges(uint64_t n)
 {
-	return thp ? 0 : n;
+	return thp || pieces_in_place() ? 0 : n;
 }
 
 /* Huge pages that [first, first + nr) touches. */
@@ -432,7 +464,7 @@ struct matrix_case {
 static void test_matrix(void)
 {
 	const struct matrix_case cases[] = MATRIX_CASES;
-	uint64_t pages_2m, n;
+	uint64_t pages_2m, n, host;
 	struct gmem_huge_stats stats;
 	struct hugetlb_pool pool;
 	struct test t;
@@ -469,9 +501,9 @@ static void test_matrix(void)
 			    vm_get_stat(t.vm, level_stat), pages_2m - n);
 		/* The host's reads split a HugeTLB page shared whole. */
 		check_all(&t, when);
-		n += host_splits(first, nr);
+		host = host_splits(first, nr);
 		snprintf(when, sizeof(when), "%s read by the host", cases[i].what);
-		assert_stats(&stats, n, 0, when);
+		assert_stats_in_place(&stats, n + host, first_use_in_place(host), 0, when);
 
 		host_write(&t, first, nr, 2 + i);
 		snprintf(when, sizeof(when), "%s written by the host", cases[i].what);
@@ -479,7 +511,8 @@ static void test_matrix(void)
 
 		convert(&t, first, nr, false);
 		snprintf(when, sizeof(when), "%s made private again", cases[i].what);
-		assert_stats(&stats, n, n, when);
+		assert_stats_in_place(&stats, n + host, first_use_in_place(host),
+				      n + shared_merges(host), when);
 		/* The guest's first fault in the range maps the merged page 2M again. */
 		guest_do(&t, OP_CHECK, first, nr);
 		check_all(&t, when);
@@ -550,15 +583,16 @@ static void test_init_shared(void)
 	test_create(&t, GUEST_MEMFD_FLAG_INIT_SHARED);
 	read_stats(&stats);
 	host_write(&t, 0, 1, 9);
-	assert_stats(&stats, first_use_splits(1), 0, "after the host wrote a shared page");
+	assert_stats_in_place(&stats, first_use_splits(1), first_use_in_place(1), 0,
+			      "after the host wrote a shared page");
 	host_write(&t, 0, nr_pages, 9);
-	assert_stats(&stats, first_use_splits(NR_HUGE), 0,
-		     "after the host wrote the shared file");
+	assert_stats_in_place(&stats, first_use_splits(NR_HUGE), first_use_in_place(NR_HUGE), 0,
+			      "after the host wrote the shared file");
 	check_all(&t, "after the host wrote the shared file");
 
 	convert(&t, 0, pages_per_huge, false);
-	assert_stats(&stats, first_use_splits(NR_HUGE), shared_merges(1),
-		     "after a huge page was made private");
+	assert_stats_in_place(&stats, first_use_splits(NR_HUGE), first_use_in_place(NR_HUGE),
+			      shared_merges(1), "after a huge page was made private");
 	pages_2m = vm_get_stat(t.vm, level_stat);
 	check_all(&t, "after the huge page was made private");
 	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, 1);
@@ -698,11 +732,10 @@ static void test_held_page(void)
 	TEST_ASSERT(r == -1 && errno == EAGAIN, "held page: want EAGAIN, got %d (%s)",
 		    r, strerror(errno));
 	/*
-	 * A THP shared whole, or a 2M piece of a 1G page that the host maps
-	 * with a PMD, is held as a whole: its first page.
+	 * A THP shared whole, or a 2M piece of a HugeTLB page that the host
+	 * maps with a PMD, is held as a whole: its first page.
 	 */
-	TEST_ASSERT_EQ(error_offset,
-		       (thp || huge_shift == 30 ? pages_per_huge : held) * 4096);
+	TEST_ASSERT_EQ(error_offset, pages_per_huge * 4096);
 	assert_stats(&stats, 0, 0, "after EAGAIN");
 	check_all(&t, "after EAGAIN");
 
@@ -746,11 +779,10 @@ static void test_direct_io(void)
 	TEST_ASSERT(!memcmp(t.mem, t.mem + huge, len),
 		    "O_DIRECT read back other data than it wrote");
 	assert_stats(&stats, 0, 0, "after O_DIRECT");
-	/* THPs, and the 2M pieces of 1G pages, the host maps with PMDs. */
-	if (thp || huge_shift == 30)
-		TEST_ASSERT(pmd_mapped_kb(t.mem) == NR_HUGE * (huge >> 10),
-			    "the host maps %lu kB with PMDs after O_DIRECT, want %lu",
-			    pmd_mapped_kb(t.mem), NR_HUGE * (huge >> 10));
+	/* THPs, and the 2M pieces of HugeTLB pages, the host maps with PMDs. */
+	TEST_ASSERT(pmd_mapped_kb(t.mem) == NR_HUGE * (huge >> 10),
+		    "the host maps %lu kB with PMDs after O_DIRECT, want %lu",
+		    pmd_mapped_kb(t.mem), NR_HUGE * (huge >> 10));
 
 	/* The pages read back hold the first page's words: write them anew. */
 	host_write(&t, pages_per_huge, len / 4096, 4);
@@ -1012,16 +1044,17 @@ static void test_first_fault_race(void)
 		pthread_barrier_wait(&go);
 		host_write(&t, i, 1, 3);
 		pthread_join(thread, NULL);
-		assert_stats(&stats, first_use_splits(1), 0,
-			     "after two first faults on a huge page");
+		assert_stats_in_place(&stats, first_use_splits(1), first_use_in_place(1), 0,
+				      "after two first faults on a huge page");
 		/* All of it, as check_all() wants: the other huge page splits too. */
 		host_write(&t, 0, nr_pages, 4);
 		check_all(&t, "after two first faults on a huge page");
 
 		/* Nothing kept a reference: it merges at the first try. */
 		convert(&t, 0, pages_per_huge, false);
-		assert_stats(&stats, first_use_splits(NR_HUGE), shared_merges(1),
-			     "after the huge page was made private");
+		assert_stats_in_place(&stats, first_use_splits(NR_HUGE),
+				      first_use_in_place(NR_HUGE), shared_merges(1),
+				      "after the huge page was made private");
 		check_all(&t, "after the huge page was made private");
 		test_destroy(&t);
 	}
@@ -1082,11 +1115,15 @@ static void restore_pool(const struct hugetlb_pool *pool)
 }
 
 /*
- * A file created shared whose second huge page is made private, whole;
- * saves the pool first.  Returns the pfn of its page @victim.
+ * A file created shared whose second huge page is made private, whole, and
+ * is a HugeTLB page: the host's use of a 2M page made it one 2M piece, so
+ * one of its pages goes to shared and back, which splits the piece into 4K
+ * pages and merges those into the HugeTLB page.  Saves the pool first.
+ * Returns the pfn of its page @victim.
  */
 static uint64_t private_huge_page(struct test *t, struct hugetlb_pool *pool, uint64_t victim)
 {
+	struct gmem_huge_stats stats;
 	uint64_t pfn;
 
 	read_pool(pool);
@@ -1094,6 +1131,12 @@ static uint64_t private_huge_page(struct test *t, struct hugetlb_pool *pool, uin
 	host_write(t, 0, nr_pages, 7);
 	pfn = host_pfn(t, victim);
 	convert(t, pages_per_huge, pages_per_huge, false);
+	if (pieces_in_place()) {
+		read_stats(&stats);
+		convert(t, pages_per_huge, 1, true);
+		convert(t, pages_per_huge, 1, false);
+		assert_stats(&stats, 1, 1, "after a 2M piece made a HugeTLB page again");
+	}
 	return pfn;
 }
 
@@ -1156,10 +1199,12 @@ static void test_poison(void)
 	guest_do(&t, OP_CHECK, pages_per_huge, victim - pages_per_huge);
 	guest_do(&t, OP_CHECK, victim + 1, 2 * pages_per_huge - victim - 1);
 
+	/* The other huge page, which the host split, or made a 2M piece. */
 	convert(&t, 3, 1, false);
 	convert(&t, 3, 1, true);
 	host_write(&t, 0, pages_per_huge, 8);
-	assert_stats(&stats, 1, 0, "after converting pages of the other huge page");
+	assert_stats(&stats, 1 + pieces_in_place(), 0,
+		     "after converting pages of the other huge page");
 
 	guest_touch_poisoned(&t, victim);
 	test_destroy(&t);

@@ -833,11 +833,11 @@ static void op_pin(struct gmem_file *f)
 	content = contents[rnd(ARRAY_SIZE(contents))];
 	r = convert(f, first, nr, true, content, &err, page * PAGE_SIZE);
 	/*
-	 * The pinned page; or, in a THP shared whole or a 2M piece of a 1G
+	 * The pinned page; or, in a THP shared whole or a 2M piece of a
 	 * HugeTLB page (which the model does not tell from split ones), which
 	 * the pin holds as a whole, its first page in the range.
 	 */
-	whole = thp_file(f) || f->shift == 30 ? 512 : 1;
+	whole = f->shift ? 512 : 1;
 	whole = max(page / whole * whole, first);
 	STRESS_ASSERT(r == -1 && errno == EAGAIN &&
 		      (err == page * PAGE_SIZE || err == whole * PAGE_SIZE),
