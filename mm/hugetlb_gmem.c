@@ -20,7 +20,8 @@
  * folios, which KVM maps 2M, or 1G while all 512 are whole.  A 2M page
  * becomes one 2M piece in place, which KVM maps 2M as before.  4K pieces
  * merge back into a 2M piece, or a 2M page, when all of it is private
- * again, and a 1G page's pieces into it when all of it is.  Splits and
+ * again; a 1G page's 2M pieces merge into it when it is punched out or
+ * the file goes away.  Splits and
  * merges come as a prepare step that does all that can fail, a commit step
  * that cannot fail and allocates nothing, and an abort step, so that KVM
  * can prepare before its point of no return (kvm_gmem_invalidate_begin())
@@ -80,11 +81,11 @@ struct hugetlb_gmem {
  * and optimizes it again when it merges back.  Memory failure restores the
  * piece of a page it is to mark (hugetlb_gmem_restore_piece()).
  *
- * The 1G folio that the pieces merge back into keeps that vmemmap, 2 MiB
- * per 1G page as for 2M pages, for as long as the file holds it: so its
- * next split takes no vmemmap but the 7 pages of each piece that goes to
- * 4K, and neither the split nor the merge remaps 4095 vmemmap PTEs.  The
- * page is optimized at 1G, with the pages it has, when it leaves the file
+ * A 1G page stays in pieces once split, 2 MiB of vmemmap as for 2M
+ * pages, until it leaves the file: so its next conversions take no
+ * vmemmap but the 7 pages of each piece that goes to 4K, and none remaps
+ * 4095 vmemmap PTEs.  The 1G folio its pieces merge back into then keeps
+ * that vmemmap until it is optimized at 1G, with the pages it has
  * (hugetlb_gmem_join_vmemmap()): the pool knows no other layout.
  */
 struct hugetlb_gmem_pieces {
@@ -643,8 +644,9 @@ static void hugetlb_gmem_split_free_pieces(struct hugetlb_gmem_split *sp)
 }
 
 /*
- * hugetlb_gmem_split_prepare() with @to_4k, of a 1G folio, the bitmap of the
- * 2M pieces that go on into 4K pieces (bit n for the n-th).
+ * hugetlb_gmem_split_prepare() with @to_4k, of a hugetlb folio, the bitmap
+ * of the 2M pieces that go on into 4K pieces (bit n for the n-th; of a 2M
+ * folio, bit 0 clear makes it one 2M piece).
  */
 static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
 					struct folio *folio, int refs,
@@ -758,21 +760,23 @@ static int __hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg,
  * hugetlb_gmem_split_prepare - allocate what splitting a huge folio takes
  * @hg:		the file's reservation.
  * @folio:	a huge folio of the file, in its page cache: a hugetlb folio,
- *		or a 2M piece of a split 1G page.
+ *		or a 2M piece of a split huge page.
  * @refs:	the references to @folio the caller holds.
- * @start:	the first 4K index of the range that is to be shared.
+ * @start:	the first 4K index of the range that a conversion changes.
  * @end:	the 4K index past it.
  * @sp:		gets what the commit needs.
  *
- * A 1G folio splits into 2M pieces, and those that [@start, @end) overlaps
- * on into 4K pieces.  A 2M folio that [@start, @end) overlaps splits into 4K
- * pieces; one it does not becomes one 2M piece, in place: the host can map
- * that with a PMD (see hugetlb_gmem_split_for_host()), and it keeps its
- * vmemmap, its page cache entry and its pfns, so KVM's mappings stay.  The
- * prepare takes the page cache xarray nodes for the new entries (8 for 2M
+ * A huge folio's range is in one state: the conversion of [@start, @end)
+ * leaves both states only in the 2M units it covers in part.  A 1G folio
+ * splits into 2M pieces, and those on into 4K pieces; the others stay
+ * whole, in one state.  A 2M folio that [@start, @end) covers in part
+ * splits into 4K pieces; one it does not becomes one 2M piece, in place:
+ * the host can map that with a PMD (see hugetlb_gmem_split_for_host()),
+ * and it keeps its vmemmap, its page cache entry and its pfns, so KVM's
+ * mappings stay.  The prepare takes the page cache xarray nodes for the new entries (8 for 2M
  * to 4K, 65 for 1G to 2M, none for a 2M piece), and the vmemmap pages
  * that undoing HVO maps (7 for 2M to 4K; for 1G, 511 for its pieces' first
- * vmemmap pages, the first time, and 7 for each piece that goes to 4K).
+ * vmemmap pages, and 7 for each piece that goes to 4K).
  * The caller holds the mapping's invalidate_lock for write, or shared and
  * the huge range's fault mutex (a new folio: hugetlb_gmem_get_folio(),
  * hugetlb_gmem_split_for_host(); or hugetlb_gmem_split_prepare_shared()).
@@ -792,12 +796,14 @@ int hugetlb_gmem_split_prepare(struct hugetlb_gmem *hg, struct folio *folio,
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
 
 	if (folio_test_hugetlb(folio)) {
+		pgoff_t unit = 1UL << porder;
+
 		start = clamp(start, folio->index, folio_next_index(folio));
 		end = clamp(end, folio->index, folio_next_index(folio));
-		if (start < end)
-			bitmap_set(to_4k, (start - folio->index) >> porder,
-				   ((end - 1 - folio->index) >> porder) -
-				   ((start - folio->index) >> porder) + 1);
+		if (start < end && !IS_ALIGNED(start, unit))
+			__set_bit((start - folio->index) >> porder, to_4k);
+		if (start < end && !IS_ALIGNED(end, unit))
+			__set_bit((end - 1 - folio->index) >> porder, to_4k);
 		/*
 		 * A poisoned 2M page goes to 4K pieces, so that only its
 		 * poisoned pages are lost (a 2M piece would lose all).
@@ -811,6 +817,8 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_split_prepare);
 
 static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
 				  struct folio **folios, int nr, int refs);
+static void hugetlb_gmem_split_and_unlock(struct hugetlb_gmem *hg,
+					  struct hugetlb_gmem_split *sp);
 
 /*
  * Undo HVO on a folio whose split is prepared, ahead of the commit: a
@@ -908,8 +916,15 @@ static int hugetlb_gmem_restore_piece_for_host(struct folio *piece)
 						    GFP_KERNEL, &pages);
 	if (err)
 		return err;
-	/* Memory failure restores pieces too (it waits for no file lock). */
-	memory_failure_lock();
+	/*
+	 * Memory failure restores pieces too (it waits for no file lock).
+	 * The fault holds mmap_lock, which memory failure may take holding
+	 * its mutex (kill_accessing_process()): never wait for that here.
+	 */
+	if (!memory_failure_trylock()) {
+		hugetlb_vmemmap_restore_finish(&pages);
+		return -EAGAIN;
+	}
 	if (test_bit(n, pieces->optimized))
 		hugetlb_gmem_restore_piece_commit(pieces, n, &piece->page,
 						  &pages);
@@ -957,10 +972,12 @@ static bool hugetlb_gmem_fault_maps_pmd(struct vm_fault *vmf)
  * page's order: its pages are contiguous, and stay where they are while
  * the file holds the page (a punch of part of it zeroes).  That is how the
  * host's first fault leaves a 1G page shared whole (split into 2M pieces
- * for the host to map with PMDs).  The caller holds the mapping's
- * invalidate_lock; it checks the page's range is in one state, and holds
- * faults off over all of the 1G page whenever it zaps part of it (memory
- * failure clears a piece's bit before it calls the file).
+ * for the host to map with PMDs), and how a 1G page stays in 2M pieces
+ * once it has split (see hugetlb_gmem_merge_prepare()).  The caller holds
+ * the mapping's invalidate_lock; it checks the page's range is in one
+ * state, and holds faults off over all of the 1G page whenever it zaps
+ * part of it (memory failure clears a piece's bit before it calls the
+ * file).
  */
 int hugetlb_gmem_max_order(struct hugetlb_gmem *hg, struct folio *folio)
 {
@@ -1005,7 +1022,8 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_max_order);
  * shared folio that the host does not map.
  *
  * Return: %0, also when there is nothing to do; -EAGAIN when someone else
- * holds the folio for now (the caller faults again); -ENOMEM.
+ * holds the folio, or memory failure is at work, for now (the caller
+ * faults again); -ENOMEM.
  */
 int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg, struct vm_fault *vmf)
 {
@@ -1025,8 +1043,18 @@ int hugetlb_gmem_split_for_host(struct hugetlb_gmem *hg, struct vm_fault *vmf)
 	if (folio_test_hugetlb(folio)) {
 		/* Into 2M pieces, or one (a poisoned 2M page: 4K pieces). */
 		err = hugetlb_gmem_split_prepare(hg, folio, 1, 0, 0, &sp);
-		if (!err) {
-			hugetlb_gmem_split_commit(hg, &sp, 1);
+		/* As for the restore below: no waiting for memory failure. */
+		if (!err && !memory_failure_trylock()) {
+			hugetlb_gmem_split_abort(&sp);
+			err = -EAGAIN;
+		} else if (!err && sp.to_piece && folio_test_hwpoison(folio)) {
+			/* Poisoned since the prepare: 4K pieces, next time. */
+			memory_failure_unlock();
+			hugetlb_gmem_split_abort(&sp);
+			err = -EAGAIN;
+		} else if (!err) {
+			hugetlb_gmem_split_restore(hg, &sp);
+			hugetlb_gmem_split_and_unlock(hg, &sp);
 			count_vm_event(HUGETLB_GMEM_SPLIT_FOR_HOST);
 		}
 		/* Split: on what holds the first page now. */
@@ -1168,15 +1196,7 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	const unsigned long *hvo;
 	unsigned long tries = 0;
 
-	/*
-	 * Memory failure marks pages without holding them, and must find the
-	 * folio or its pieces, not pages half way: hold it off, as a merge
-	 * does.  It does not wait for the invalidate_lock that the caller
-	 * holds (kvm_gmem_error_folio()), and holds no reference of its own
-	 * outside its lock, but on poisoned 4K pieces.  Transient references
-	 * may take their time.
-	 */
-	memory_failure_lock();
+	memory_failure_assert_held();
 	/* Not frozen yet: the remap takes init_mm's mmap_lock. */
 	hvo = hugetlb_gmem_split_vmemmap(hg, sp);
 	while (!folio_ref_freeze(folio, nr + sp->refs))
@@ -1275,6 +1295,21 @@ static void hugetlb_gmem_split_one(struct hugetlb_gmem *hg,
 	}
 	/* The caller's references, on what holds the folio's first page. */
 	folio_ref_add(page_folio(&folio->page), sp->refs);
+}
+
+/*
+ * Split one folio, with memory failure held off (memory_failure_lock()),
+ * which this lets go: it marks pages without holding them, and must find
+ * the folio or its pieces, not pages half way, as for a merge.  It does
+ * not wait for the invalidate_lock that the caller holds
+ * (kvm_gmem_error_folio()), and holds no reference of its own outside its
+ * lock, but on poisoned 4K pieces.  Transient references may take their
+ * time.
+ */
+static void hugetlb_gmem_split_and_unlock(struct hugetlb_gmem *hg,
+					  struct hugetlb_gmem_split *sp)
+{
+	hugetlb_gmem_split_one(hg, sp);
 	memory_failure_unlock();
 	/* What the vmemmap split unmapped (flushed), or did not use. */
 	hugetlb_vmemmap_restore_finish(&sp->vmemmap_pages);
@@ -1327,8 +1362,10 @@ void hugetlb_gmem_split_commit(struct hugetlb_gmem *hg,
 		count_vm_events(HUGETLB_GMEM_VMEMMAP_RESTORE, restores);
 		trace_hugetlb_gmem_vmemmap_restore_end(restores);
 	}
-	for (i = 0; i < nr; i++)
-		hugetlb_gmem_split_one(hg, &sp[i]);
+	for (i = 0; i < nr; i++) {
+		memory_failure_lock();
+		hugetlb_gmem_split_and_unlock(hg, &sp[i]);
+	}
 }
 EXPORT_SYMBOL_GPL(hugetlb_gmem_split_commit);
 
@@ -1416,9 +1453,9 @@ static struct folio *hugetlb_gmem_unit_piece(struct address_space *mapping,
 /*
  * Of the split 1G page at @mg->index, check the 2M units in [@first,
  * @last] (4K indices, the run of private memory a conversion leaves): those
- * of 4K pieces merge into 2M pieces, and if the run covers the whole page
- * and every unit can merge, the 2M pieces into the 1G folio.  For a 2M
- * page, the run must cover it.
+ * of 4K pieces merge into 2M pieces, and, @to_huge, if the run covers the
+ * whole page and every unit can merge, the 2M pieces into the 1G folio.
+ * For a 2M page, the run must cover it.
  *
  * Return: %0 with @mg set; -ENOENT when nothing merges; -EAGAIN, with
  * *@err_index; -EHWPOISON when a poisoned page keeps the range from
@@ -1427,7 +1464,7 @@ static struct folio *hugetlb_gmem_unit_piece(struct address_space *mapping,
 static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
 				    struct address_space *mapping,
 				    struct hugetlb_gmem_merge *mg,
-				    pgoff_t first, pgoff_t last,
+				    pgoff_t first, pgoff_t last, bool to_huge,
 				    pgoff_t *err_index)
 {
 	unsigned int porder = hugetlb_gmem_piece_order(hg);
@@ -1441,7 +1478,7 @@ static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
 	to = min_t(pgoff_t, index + nr, round_down(last + 1, unit));
 	if (from >= to)
 		return -ENOENT;
-	mg->whole = from == index && to == index + nr;
+	mg->whole = (to_huge || unit == nr) && from == index && to == index + nr;
 	bitmap_zero(mg->units, HUGETLB_GMEM_MAX_PIECES);
 	for (i = from; i < to; i += unit) {
 		struct folio *folio = hugetlb_gmem_unit_piece(mapping, base,
@@ -1457,6 +1494,9 @@ static int hugetlb_gmem_check_units(struct hugetlb_gmem *hg,
 			/* Whole already: the page, or a 2M piece of it. */
 			if (folio_test_hugetlb(folio))
 				return -ENOENT;
+			/* A piece merges only into its 1G page, @to_huge. */
+			if (!mg->whole)
+				continue;
 			err = hugetlb_gmem_check_piece(hg, folio, err_index);
 		} else {
 			err = hugetlb_gmem_check_pieces(mapping, i, unit,
@@ -1770,12 +1810,15 @@ static void hugetlb_gmem_optimize(struct hugetlb_gmem *hg,
  * @err_index:	on -EAGAIN, the first 4K page held by someone else.
  *
  * A 2M page merges when the run covers it.  Of a 1G page, the 2M units of
- * 4K pieces that the run covers merge into 2M pieces, and the 2M pieces
- * into the 1G folio when the run covers it all.  What can stop a merge is
- * a reference (only the page cache may hold the pieces) or a poisoned
- * piece; what it may need is one xarray node, for the 1G folio, taken now.
- * The caller holds the mapping's invalidate_lock for write and has
- * unmapped the range from the host.
+ * 4K pieces that the run covers merge into 2M pieces; the 2M pieces stay
+ * (KVM maps them 1G while all are whole: hugetlb_gmem_max_order()), so
+ * that converting all of a 1G page merges nothing, and converting part of
+ * it again splits one piece, not the page.  A punch or the file's close
+ * merges them into the 1G page.  What can stop a merge is a reference
+ * (only the page cache may hold the pieces) or a poisoned piece; what it
+ * may need is one xarray node, for a 2M folio, taken now.  The caller
+ * holds the mapping's invalidate_lock for write and has unmapped the range
+ * from the host.
  *
  * Return: %0; -ENOENT if nothing merges; -EAGAIN; -EHWPOISON (nothing
  * merges, for a poisoned piece); -ENOMEM.
@@ -1790,7 +1833,8 @@ int hugetlb_gmem_merge_prepare(struct hugetlb_gmem *hg,
 	lockdep_assert_held_write(&mapping->invalidate_lock);
 	VM_WARN_ON_ONCE(!IS_ALIGNED(index, pages_per_huge_page(hg->h)));
 	mg->index = index;
-	err = hugetlb_gmem_check_units(hg, mapping, mg, first, last, err_index);
+	err = hugetlb_gmem_check_units(hg, mapping, mg, first, last, false,
+				       err_index);
 	if (err)
 		return err;
 	if (!mg->whole) {
@@ -1820,11 +1864,10 @@ EXPORT_SYMBOL_GPL(hugetlb_gmem_merge_abort);
  * @mg:		the prepared merge.
  *
  * Cannot fail and allocates nothing; references taken since the prepare
- * can only be transient, and are waited for.  A 1G page optimized when it
- * split keeps its vmemmap per 2M piece, each piece optimized again as it
- * merges; others are optimized by hugetlb_gmem_merge_finish().  A piece
- * poisoned since the prepare, or memory failure at work meanwhile, leaves
- * the pieces split.
+ * can only be transient, and are waited for.  A 2M piece of a 1G page
+ * optimized when it split is optimized again as it merges; a 2M page is
+ * optimized by hugetlb_gmem_merge_finish().  A piece poisoned since the
+ * prepare, or memory failure at work meanwhile, leaves the pieces split.
  */
 void hugetlb_gmem_merge_commit(struct hugetlb_gmem *hg,
 			       struct address_space *mapping,
@@ -2134,7 +2177,7 @@ static struct folio *hugetlb_gmem_merge_whole(struct hugetlb_gmem *hg,
 	struct folio *folio;
 
 	while ((err = hugetlb_gmem_check_units(hg, mapping, &mg, index, last,
-					       &unused)) == -EAGAIN &&
+					       true, &unused)) == -EAGAIN &&
 	       tries--) {
 		lru_add_drain_all();
 		if (tries)

@@ -167,6 +167,16 @@ static inline pgoff_t kvm_gmem_huge_unit(struct kvm_gmem_huge *gh)
 }
 
 /*
+ * Whether a conversion (@to_private or not) prepares its splits with IL
+ * held shared, beside faults: kvm_gmem_huge_prepare_shared().
+ */
+static inline bool kvm_gmem_huge_prepares_shared(struct kvm_gmem_huge *gh,
+						 bool to_private)
+{
+	return gh->order && !to_private && gh->ops->split_prepare_shared;
+}
+
+/*
  * One conversion's splits and merges, between prepare and finish: one to
  * shared splits; one to private merges.  Where huge folios may be shared
  * (shared_huge), either splits what it leaves mixed and merges what it

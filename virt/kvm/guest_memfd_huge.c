@@ -506,7 +506,7 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 
 	lockdep_assert_held(&gh->convert_lock);
 	lockdep_assert_held_read(&mapping->invalidate_lock);
-	if (!gh->order || w->to_private || !ops->split_prepare_shared)
+	if (!kvm_gmem_huge_prepares_shared(gh, w->to_private))
 		return;
 
 	w->splits = kvcalloc(max, ops->split_size, GFP_KERNEL);

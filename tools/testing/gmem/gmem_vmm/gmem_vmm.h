@@ -114,7 +114,8 @@ void run(struct machine *m, int vcpu, struct kvm_run *run, unsigned int limit);
  * while the vCPU runs.  A software-protected guest that touches such a
  * page meanwhile sees the same bytes; KVM zaps the page's stage-2 mapping
  * both times, and on HugeTLB pages a round trip that hits a huge page the
- * guest has used splits it and merges it again.
+ * guest has used splits it, or the 2M piece of it that holds the page, and
+ * merges that again (a 1G page stays in 2M pieces once split).
  */
 struct converter {
 	struct vm *vm;

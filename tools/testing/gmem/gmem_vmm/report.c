@@ -16,9 +16,9 @@
 #include "gmem_vmm.h"
 
 /*
- * Splits and merges of both kinds of huge page (a VM uses one), HVO undone
- * and redone, and the vmemmap's size: vm events and counters in
- * /proc/vmstat.
+ * Splits and merges of both kinds of huge page (a VM uses one), and of the
+ * 2M pieces of split HugeTLB pages, HVO undone and redone, and the
+ * vmemmap's size: vm events and counters in /proc/vmstat.
  */
 void read_counters(struct counters *c)
 {
@@ -28,10 +28,14 @@ void read_counters(struct counters *c)
 	} keys[] = {
 		{ "hugetlb_gmem_split", offsetof(struct counters, splits) },
 		{ "thp_gmem_split", offsetof(struct counters, splits) },
+		{ "hugetlb_gmem_split_piece", offsetof(struct counters, splits) },
 		{ "hugetlb_gmem_merge", offsetof(struct counters, merges) },
 		{ "thp_gmem_merge", offsetof(struct counters, merges) },
+		{ "hugetlb_gmem_merge_piece", offsetof(struct counters, merges) },
 		{ "hugetlb_gmem_vmemmap_restore", offsetof(struct counters, restores) },
+		{ "hugetlb_gmem_vmemmap_restore_piece", offsetof(struct counters, restores) },
 		{ "hugetlb_gmem_vmemmap_optimize", offsetof(struct counters, optimizes) },
+		{ "hugetlb_gmem_vmemmap_optimize_piece", offsetof(struct counters, optimizes) },
 		{ "nr_memmap_pages", offsetof(struct counters, memmap_pages) },
 		{ "nr_memmap_boot_pages", offsetof(struct counters, memmap_pages) },
 	};
@@ -199,8 +203,8 @@ static int check_report(const struct vm *vm, const struct counters *before,
 
 	/*
 	 * Shared RAM is never converted, and its huge pages stay whole:
-	 * KVM maps them huge.  (The host's writes split a 2M HugeTLB page
-	 * into 4K pages, a 1G one into 2M pieces, which KVM still maps 1G.)
+	 * KVM maps them huge.  (The host's writes split a HugeTLB page into
+	 * 2M pieces, a 2M page into one, which KVM maps as before.)
 	 * A THP range written first by the host comes as 4K pages: no split.
 	 */
 	if (vm->b->gmem && !vm->b->shared && level &&

@@ -19,7 +19,8 @@
  * vmemmap pages) and merge it back.  On guest_memfd_hugetlb_1gb it is one
  * 1G page, of which the test uses the first 1024 4K pages, two 2M pieces
  * (what it calls the whole file); the rest is made private once, at the
- * start, so that the page merges when those 1024 are all private.  A page
+ * start.  The page splits into 2M pieces at its first conversion, and
+ * stays so: a piece merges when its 512 pages are all private.  A page
  * of the second piece to shared and back, while the first holds shared
  * pages, splits and merges that piece only.  A 1G split takes about 590
  * allocations, each failed in turn: the first vmemmap page of each 2M
@@ -439,9 +440,14 @@ static void test_nothing_allocated_after_ponr(struct kvm_vcpu *vcpu)
  * its own: on 1G pages the file takes two pages, the whole test pool.  Only
  * a 1G entry can need the node; on 2M pages (HugeTLB or THP) the split
  * page's node at that level stays, and the same merge must need nothing.
+ * A conversion no longer merges a 1G page (its 2M pieces stay: a punch or
+ * close merges them), only the 4K pages of a piece, whose entry takes the
+ * slots of a node the split left: that must need nothing either.
  */
 static void test_merge_after_tree_shrank(struct vm_shape shape)
 {
+	const char *merge = backing_src_is_guest_memfd_hugetlb(backing) && huge_shift == 30 ?
+			    "merge_piece" : "merge";
 	uint64_t huge = 1ULL << huge_shift, merges;
 	long slab, page, slab_used, page_used;
 	struct kvm_vcpu *vcpu;
@@ -460,7 +466,7 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 	TEST_ASSERT(!fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, huge, huge),
 		    "punch hole: %s", strerror(errno));
 
-	merges = gmem_huge_stat(backing, "merge");
+	merges = gmem_huge_stat(backing, merge);
 	fault_inject_set_space(FAULT_INJECT_SPACE);
 	slab = fault_inject_read("failslab", "space");
 	page = fault_inject_read("fail_page_alloc", "space");
@@ -468,7 +474,7 @@ static void test_merge_after_tree_shrank(struct vm_shape shape)
 	slab_used = slab - fault_inject_read("failslab", "space");
 	page_used = page - fault_inject_read("fail_page_alloc", "space");
 	fault_inject_set_space("0");
-	TEST_ASSERT_EQ(gmem_huge_stat(backing, "merge"), merges + 1);
+	TEST_ASSERT_EQ(gmem_huge_stat(backing, merge), merges + 1);
 	TEST_ASSERT(!slab_used && !page_used,
 		    "merge after a punch, past the point of no return: %ld slab bytes, %ld pages",
 		    slab_used, page_used);

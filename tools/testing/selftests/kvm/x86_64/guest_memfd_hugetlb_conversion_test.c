@@ -60,14 +60,14 @@
  *  - one 4K page made shared splits only its 2M piece into 4K pages, and
  *    KVM maps the other 511 pieces 2M; a second page in another piece
  *    splits that piece only; each piece merges back when it is all private
- *    again, and the 1G page when all of it is, mapped 1G again; a whole 2M
- *    piece, and a range straddling two pieces, likewise; a punch of a
- *    piece still whole zeroes it, and one of the whole page merges every
- *    level and gives the page back to the pool;
+ *    again, and the 1G page, all private, stays in pieces that KVM maps
+ *    1G again; a whole 2M piece made shared stays whole (mapped 2M); a
+ *    range straddling two pieces splits both; a punch of a piece still
+ *    whole zeroes it, and one of the whole page merges every level and
+ *    gives the page back to the pool;
  *  - at each of those steps, the vmemmap the 1G page takes (nr_memmap_pages):
  *    a 2M piece that stays whole keeps HVO, with one vmemmap page of its
- *    own, a piece of 4K pages has all 8 and gets HVO back when it merges,
- *    and the merged 1G page keeps one per piece while the file holds it;
+ *    own, a piece of 4K pages has all 8 and gets HVO back when it merges;
  *    2 (HVO at 1G) once the punch gives it back to the pool.
  *
  * With 1G pages (262144 4K pages each) the host and the guest use a fixed
@@ -185,6 +185,14 @@ struct test {
 
 /* Expected, per page, for the test in progress (host only: allocated). */
 static bool *shared;
+
+/*
+ * Of the test file's huge pages, those in 2M pieces: a 1G page once split
+ * (until a punch or close), a 2M page that the host's first fault made one
+ * 2M piece (until a conversion of part of it splits the piece into 4K
+ * pages, which merge into the page).
+ */
+static bool in_pieces[NR_HUGE];
 
 static void guest_do(struct test *t, uint64_t op, uint64_t first, uint64_t nr)
 {
@@ -369,6 +377,7 @@ static void test_create(struct test *t, uint64_t flags)
 	memset(t, 0, sizeof(*t));
 	memset(seeds, 0, MAX_PAGES);
 	memset(shared, 0, MAX_PAGES);
+	memset(in_pieces, 0, sizeof(in_pieces));
 	t->vm = vm_create_shape_with_one_vcpu(shape, &t->vcpu, guest_code);
 	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, SEEDS_GPA, SEEDS_SLOT,
 				    MAX_PAGES / 4096, 0);
@@ -401,20 +410,20 @@ static uint64_t first_use_splits(uint64_t n)
 	return thp ? 0 : n;
 }
 
-/* Of those, the 2M pages made 2M pieces in place. */
+/*
+ * Of those, the 2M pages made 2M pieces in place.  Made private, the
+ * pieces stay as they are (a 2M piece, or the 2M pieces of a 1G page,
+ * which KVM maps 1G): no merge.
+ */
 static uint64_t first_use_in_place(uint64_t n)
 {
 	return pieces_in_place() ? n : 0;
 }
 
-/*
- * Merges that making @n huge pages private counts, which were all shared
- * and used by the host: 1G pages were split into 2M pieces; a 2M page's
- * one piece stays whole; THPs stayed whole.
- */
-static uint64_t shared_merges(uint64_t n)
+/* HugeTLB 1G pages, whose 2M pieces stay until a punch or close. */
+static bool pieces_stay(void)
 {
-	return thp || pieces_in_place() ? 0 : n;
+	return !thp && huge_shift == 30;
 }
 
 /* Huge pages that [first, first + nr) touches. */
@@ -438,12 +447,49 @@ static uint64_t split_pages(uint64_t first, uint64_t nr)
 }
 
 /*
+ * Splits that converting [first, first + nr) to shared counts: the huge
+ * pages it covers only in part, but for 1G pages in pieces already, of
+ * which a piece splits only (a 2M page's piece splitting counts as the
+ * page's: see assert_stats_in_place()).
+ */
+static uint64_t conversion_splits(uint64_t first, uint64_t nr)
+{
+	uint64_t h, n = 0;
+
+	for (h = first / pages_per_huge; h <= (first + nr - 1) / pages_per_huge; h++) {
+		if (first <= h * pages_per_huge && first + nr >= (h + 1) * pages_per_huge)
+			continue;
+		if (pieces_stay() && in_pieces[h])
+			continue;
+		n++;
+		in_pieces[h] = pieces_stay();
+	}
+	return n;
+}
+
+/* Merges that converting the range back counts: 1G pages' pieces stay. */
+static uint64_t conversion_merges(uint64_t splits)
+{
+	return pieces_stay() ? 0 : splits;
+}
+
+/*
  * Huge pages that the host then splits when it reads [first, first + nr)
- * made shared: the HugeTLB pages the conversion left whole.
+ * made shared: the HugeTLB pages the conversion left whole and that are
+ * not in pieces already.
  */
 static uint64_t host_splits(uint64_t first, uint64_t nr)
 {
-	return thp ? 0 : huge_pages(first, nr) - split_pages(first, nr);
+	uint64_t h, n = 0;
+
+	for (h = first / pages_per_huge; h <= (first + nr - 1) / pages_per_huge; h++) {
+		if (thp || in_pieces[h] || first > h * pages_per_huge ||
+		    first + nr < (h + 1) * pages_per_huge)
+			continue;
+		n++;
+		in_pieces[h] = true;
+	}
+	return n;
 }
 
 /* The ranges of the matrix, each converted to shared and back. */
@@ -464,7 +510,7 @@ struct matrix_case {
 static void test_matrix(void)
 {
 	const struct matrix_case cases[] = MATRIX_CASES;
-	uint64_t pages_2m, n, host;
+	uint64_t pages_2m, n, splits, host;
 	struct gmem_huge_stats stats;
 	struct hugetlb_pool pool;
 	struct test t;
@@ -486,11 +532,12 @@ static void test_matrix(void)
 		char when[128];
 
 		n = split_pages(first, nr);
+		splits = conversion_splits(first, nr);
 		read_stats(&stats);
 
 		convert(&t, first, nr, true);
 		snprintf(when, sizeof(when), "%s made shared", cases[i].what);
-		assert_stats(&stats, n, 0, when);
+		assert_stats(&stats, splits, 0, when);
 		/*
 		 * Split: what the guest touches again is mapped 4K.  A huge
 		 * page shared whole stays mapped huge.
@@ -503,7 +550,7 @@ static void test_matrix(void)
 		check_all(&t, when);
 		host = host_splits(first, nr);
 		snprintf(when, sizeof(when), "%s read by the host", cases[i].what);
-		assert_stats_in_place(&stats, n + host, first_use_in_place(host), 0, when);
+		assert_stats_in_place(&stats, splits + host, first_use_in_place(host), 0, when);
 
 		host_write(&t, first, nr, 2 + i);
 		snprintf(when, sizeof(when), "%s written by the host", cases[i].what);
@@ -511,8 +558,8 @@ static void test_matrix(void)
 
 		convert(&t, first, nr, false);
 		snprintf(when, sizeof(when), "%s made private again", cases[i].what);
-		assert_stats_in_place(&stats, n + host, first_use_in_place(host),
-				      n + shared_merges(host), when);
+		assert_stats_in_place(&stats, splits + host, first_use_in_place(host),
+				      conversion_merges(splits), when);
 		/* The guest's first fault in the range maps the merged page 2M again. */
 		guest_do(&t, OP_CHECK, first, nr);
 		check_all(&t, when);
@@ -526,10 +573,11 @@ static void test_matrix(void)
 	read_stats(&stats);
 	seeds[3] = 0x77;
 	guest_do(&t, OP_WRITE, 3, 1);
+	splits = conversion_splits(3, 1);
 	convert(&t, 3, 1, true);
 	check_all(&t, "after the guest wrote page 3 and it was made shared");
 	convert(&t, 3, 1, false);
-	assert_stats(&stats, 1, 1, "page 3 round trip");
+	assert_stats(&stats, splits, conversion_merges(splits), "page 3 round trip");
 
 	test_destroy(&t);
 }
@@ -542,7 +590,7 @@ static void test_matrix(void)
 static void test_rcu_waits(void)
 {
 	const struct matrix_case cases[] = MATRIX_CASES;
-	uint64_t splits = 0, merges = 0;
+	uint64_t splits = 0, merges = 0, n;
 	struct gmem_huge_stats stats;
 	char first[512];
 	struct test t;
@@ -561,11 +609,15 @@ static void test_rcu_waits(void)
 		convert(&t, cases[i].first, cases[i].nr, true);
 		convert(&t, cases[i].first, cases[i].nr, false);
 		rcu_waits_watch(false);
-		splits += split_pages(cases[i].first, cases[i].nr);
+		n = conversion_splits(cases[i].first, cases[i].nr);
+		splits += n;
+		merges += conversion_merges(n);
 	}
 	waits = rcu_waits_stop(first, sizeof(first));
-	merges = splits;
-	/* They did split and merge, and undo and redo HVO. */
+	/*
+	 * They did split and merge, and undo and redo HVO (on 1G pages, the
+	 * pages' splits, and their pieces' splits and merges).
+	 */
 	assert_stats(&stats, splits, merges, "the round trips");
 	TEST_ASSERT(!waits, "%ld RCU waits in %zu round trips; the first:\n%s",
 		    waits, ARRAY_SIZE(cases), first);
@@ -573,7 +625,10 @@ static void test_rcu_waits(void)
 	test_destroy(&t);
 }
 
-/* Shared at creation: the first fault splits; all private merges. */
+/*
+ * Shared at creation: the host's first fault splits a HugeTLB page into
+ * 2M pieces; made all private, the pieces stay, and KVM maps them huge.
+ */
 static void test_init_shared(void)
 {
 	struct gmem_huge_stats stats;
@@ -592,7 +647,7 @@ static void test_init_shared(void)
 
 	convert(&t, 0, pages_per_huge, false);
 	assert_stats_in_place(&stats, first_use_splits(NR_HUGE), first_use_in_place(NR_HUGE),
-			      shared_merges(1), "after a huge page was made private");
+			      0, "after a huge page was made private");
 	pages_2m = vm_get_stat(t.vm, level_stat);
 	check_all(&t, "after the huge page was made private");
 	TEST_ASSERT_EQ(vm_get_stat(t.vm, level_stat) - pages_2m, 1);
@@ -746,7 +801,7 @@ static void test_held_page(void)
 	close(pipefd[0]);
 	close(pipefd[1]);
 	convert(&t, 0, nr_pages, false);
-	assert_stats(&stats, 0, shared_merges(1), "once the page was let go");
+	assert_stats(&stats, 0, 0, "once the page was let go");
 	check_all(&t, "once the page was let go");
 
 	test_destroy(&t);
@@ -893,7 +948,9 @@ static void test_cgroup(void)
 		    "a second huge page past hugetlb.%s.max: want ENOMEM, got %s", cg_size,
 		    strerror(errno));
 	convert(&t, 1, 1, false);
-	assert_stats(&stats, 1, 1, "after a split and a merge at the cgroup's limit");
+	/* On 1G pages, the merge of the piece; the page stays in pieces. */
+	assert_stats(&stats, 1, conversion_merges(1),
+		     "after a split and a merge at the cgroup's limit");
 	assert_cg(CGROUP_CHILD, huge, 0, "after the merge, at its limit");
 
 	write_cg(CGROUP_CHILD, max_file, "max");
@@ -1053,7 +1110,7 @@ static void test_first_fault_race(void)
 		/* Nothing kept a reference: it merges at the first try. */
 		convert(&t, 0, pages_per_huge, false);
 		assert_stats_in_place(&stats, first_use_splits(NR_HUGE),
-				      first_use_in_place(NR_HUGE), shared_merges(1),
+				      first_use_in_place(NR_HUGE), 0,
 				      "after the huge page was made private");
 		check_all(&t, "after the huge page was made private");
 		test_destroy(&t);
@@ -1526,7 +1583,7 @@ static void assert_stage2(struct test *t, const uint64_t *t0, int64_t pages_1g,
  * being whole.  A mapping that cannot use PMDs (MADV_NOHUGEPAGE) maps a
  * piece with PTEs, its vmemmap restored first; the PMD mapping of it goes
  * on.  madvise(MADV_COLD, MADV_PAGEOUT) over part of a piece splits
- * nothing.  Made private, the pieces merge back into the 1G pages.
+ * nothing.  Made private, the pieces stay, and KVM maps them 1G still.
  */
 static void test_host_pieces(void)
 {
@@ -1579,8 +1636,9 @@ static void test_host_pieces(void)
 	check_all(&t, "after the host mapped pieces with PMDs and PTEs");
 	assert_pieces_only(&stats, NR_HUGE, 0, 1, "after the host read the file");
 	convert(&t, 0, nr_pages, false);
-	assert_pieces_only(&stats, NR_HUGE, NR_HUGE, 1, "after the file was made private");
+	assert_pieces_only(&stats, NR_HUGE, 0, 1, "after the file was made private");
 	check_all(&t, "after the file was made private");
+	assert_stage2(&t, t0, NR_HUGE, 0, "after the file was made private");
 	test_destroy(&t);
 }
 
@@ -1658,24 +1716,30 @@ static void test_pieces(void)
 	/* Optimized again as it merged. */
 	assert_vmemmap(m0, 510 + 8, "piece 37 all private again");
 
+	/*
+	 * All private again: the pieces stay, all whole, and KVM maps them
+	 * with the 1G page's entry.
+	 */
 	convert(&t, PIECE(300) + 511, 1, false);
-	assert_levels(&stats, 1, 2, 2, 1, "the 1G page all private again");
+	assert_levels(&stats, 1, 2, 2, 0, "the 1G page all private again");
 	check_all(&t, "the 1G page all private again");
 	assert_stage2(&t, t0, 0, 0, "the 1G page all private again");
 	assert_pool(&pool, "after the first round trips");
 	/* Each piece keeps its vmemmap page while the file holds the page. */
 	assert_vmemmap(m0, 511, "the 1G page all private again");
 
-	/* A whole 2M piece, shared pages being 4K pages. */
+	/*
+	 * A whole 2M piece made shared stays whole: KVM maps it 2M, the
+	 * host with a PMD, and its vmemmap stays as it is.
+	 */
 	convert(&t, PIECE(100), 512, true);
 	host_write(&t, PIECE(100), 512, 8);
-	assert_levels(&stats, 2, 3, 2, 1, "a whole piece made shared");
+	assert_levels(&stats, 1, 2, 2, 0, "a whole piece made shared");
 	check_all(&t, "a whole piece made shared");
-	assert_stage2(&t, t0, -1, 511, "a whole piece made shared");
-	/* As the first time, with 7 pages for the piece only. */
-	assert_vmemmap(m0, 510 + 8, "a whole piece made shared");
+	assert_stage2(&t, t0, -1, 512, "a whole piece made shared");
+	assert_vmemmap(m0, 511, "a whole piece made shared");
 	convert(&t, PIECE(100), 512, false);
-	assert_levels(&stats, 2, 3, 3, 2, "a whole piece made private again");
+	assert_levels(&stats, 1, 2, 2, 0, "a whole piece made private again");
 	check_all(&t, "a whole piece made private again");
 	assert_stage2(&t, t0, 0, 0, "a whole piece made private again");
 	assert_vmemmap(m0, 511, "a whole piece made private again");
@@ -1683,11 +1747,11 @@ static void test_pieces(void)
 	/* Pages 510-513, straddling pieces 0 and 1. */
 	convert(&t, 510, 4, true);
 	host_write(&t, 510, 4, 9);
-	assert_levels(&stats, 3, 5, 3, 2, "4 pages straddling two pieces made shared");
+	assert_levels(&stats, 1, 4, 2, 0, "4 pages straddling two pieces made shared");
 	check_all(&t, "4 pages straddling two pieces made shared");
 	assert_stage2(&t, t0, -1, 510, "4 pages straddling two pieces made shared");
 	convert(&t, 510, 4, false);
-	assert_levels(&stats, 3, 5, 5, 3, "4 pages straddling two pieces made private again");
+	assert_levels(&stats, 1, 4, 4, 0, "4 pages straddling two pieces made private again");
 	check_all(&t, "4 pages straddling two pieces made private again");
 	assert_stage2(&t, t0, 0, 0, "4 pages straddling two pieces made private again");
 	assert_pool(&pool, "after the round trips");
@@ -1696,7 +1760,7 @@ static void test_pieces(void)
 	convert(&t, PIECE(37), 1, true);
 	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       PIECE(200) * 4096, SZ_2M), "punch a piece");
-	assert_levels(&stats, 4, 6, 5, 3, "after a punch of a whole piece");
+	assert_levels(&stats, 1, 5, 4, 0, "after a punch of a whole piece");
 	assert_pool(&pool, "after a punch of a whole piece");
 	guest_do(&t, OP_CHECK_ZERO, PIECE(200), 512);
 	guest_do(&t, OP_WRITE, PIECE(200), 512);
@@ -1705,7 +1769,7 @@ static void test_pieces(void)
 	/* A punch of the whole page merges both levels, and frees it. */
 	TEST_ASSERT(!fallocate(t.fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			       0, huge), "punch the 1G page");
-	assert_levels(&stats, 4, 6, 6, 4, "after a punch of the split 1G page");
+	assert_levels(&stats, 1, 5, 5, 1, "after a punch of the split 1G page");
 	pool.free++;
 	pool.resv++;
 	assert_pool(&pool, "after a punch of the split 1G page");
