@@ -470,6 +470,24 @@ static pgoff_t kvm_gmem_huge_next(struct kvm_gmem_huge *gh,
 }
 
 /*
+ * Past the huge folio @folio holds @index in, for a conversion to shared
+ * of a range that ends before @end.  Where huge folios may be shared,
+ * every one inside the range stays whole (the run of shared pages it
+ * joins holds it), and only those at its two ends can split: the walk
+ * jumps from the first to the 2M unit of the last page.
+ */
+static pgoff_t kvm_gmem_huge_next_shared(struct kvm_gmem_huge *gh,
+					 struct folio *folio, pgoff_t index,
+					 pgoff_t end)
+{
+	pgoff_t next = kvm_gmem_huge_next(gh, folio, index);
+
+	if (gh->ops->shared_huge)
+		next = max(next, round_down(end - 1, kvm_gmem_huge_unit(gh)));
+	return next;
+}
+
+/*
  * Whether the huge folio @folio stays whole through the conversion: it lies
  * inside [first, last], the run of equal state the range becomes part of,
  * and the backing lets a huge folio be shared.
@@ -523,7 +541,7 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 		 * fault does meanwhile, kvm_gmem_huge_unchanged() sees.)
 		 */
 		folio = kvm_gmem_huge_folio(mapping, index);
-		next = kvm_gmem_huge_next(gh, folio, index);
+		next = kvm_gmem_huge_next_shared(gh, folio, index, end);
 		whole = folio && kvm_gmem_huge_stays_whole(gh, folio, first, last);
 		if (folio)
 			folio_put(folio);
@@ -537,7 +555,7 @@ void kvm_gmem_huge_prepare_shared(struct kvm_gmem_huge *gh,
 			return;
 		}
 		if (folio) {
-			next = folio_next_index(folio);
+			next = kvm_gmem_huge_next_shared(gh, folio, index, end);
 			w->folios[w->nr_splits++] = folio;
 		}
 	}
@@ -563,7 +581,8 @@ static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 	pgoff_t index;
 	int i = 0;
 
-	for (index = from; index < to; index = kvm_gmem_huge_next(gh, folio, index)) {
+	for (index = from; index < to;
+	     index = kvm_gmem_huge_next_shared(gh, folio, index, to)) {
 		folio = xa_load(&mapping->i_pages, index);
 		if (!folio || xa_is_value(folio) || !folio_test_large(folio)) {
 			folio = NULL;
@@ -803,7 +822,7 @@ int kvm_gmem_huge_prepare(struct kvm_gmem_huge *gh,
 	}
 	for (index = from; index < end; index = next) {
 		folio = kvm_gmem_huge_folio(mapping, index);
-		next = kvm_gmem_huge_next(gh, folio, index);
+		next = kvm_gmem_huge_next_shared(gh, folio, index, end);
 		if (!folio)
 			continue;
 		if (kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
