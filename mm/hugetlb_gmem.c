@@ -1999,17 +1999,22 @@ static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
  *		once (the range is not wholly private): for a 1G page, into
  *		2M pieces, and those of this bitmap (bit n for the n-th) on
  *		into 4K pieces.
+ * @nowait:	the caller holds an mmap_lock (the host's fault), which
+ *		memory failure may wait for while it holds its mutex: a
+ *		split does not wait for that mutex.
  *
  * Allocation is serialised per huge range, so racing callers take one
  * folio between them and none sees a spurious failure.  The caller holds
  * the mapping's invalidate_lock, at least shared.
  *
  * Return: the folio (huge, or the 4K piece of a split one), locked and
- * with a reference, or an ERR_PTR.
+ * with a reference, or an ERR_PTR: -EAGAIN with @nowait when memory
+ * failure is at work (nothing is allocated then; the caller tries again).
  */
 struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 				     struct address_space *mapping,
-				     pgoff_t index, const unsigned long *split)
+				     pgoff_t index, const unsigned long *split,
+				     bool nowait)
 {
 	pgoff_t huge_index = round_down(index, pages_per_huge_page(hg->h));
 	struct inode *inode = mapping->host;
@@ -2060,12 +2065,22 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	while ((err = __hugetlb_gmem_split_prepare(hg, folio, 1, split,
 						   &sp)) == -EAGAIN)
 		gmem_wait_transient_refs(&tries);
+	if (!err) {
+		if (!nowait) {
+			memory_failure_lock();
+		} else if (!memory_failure_trylock()) {
+			hugetlb_gmem_split_abort(&sp);
+			err = -EAGAIN;
+		}
+	}
 	if (err) {
 		hugetlb_gmem_remove(hg, folio);
 		folio = ERR_PTR(err);
 		goto out;
 	}
-	hugetlb_gmem_split_commit(hg, &sp, 1);
+	/* As hugetlb_gmem_split_commit() does, with the lock held already. */
+	hugetlb_gmem_split_restore(hg, &sp);
+	hugetlb_gmem_split_and_unlock(hg, &sp);
 	/* Our reference is on what holds the first page now. */
 	folio_put(folio);
 	folio = filemap_lock_folio(mapping, index);

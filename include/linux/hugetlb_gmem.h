@@ -108,7 +108,8 @@ static inline void hugetlb_gmem_unreserve(struct hugetlb_gmem *hg)
 unsigned int hugetlb_gmem_order(const struct hugetlb_gmem *hg);
 struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 				     struct address_space *mapping,
-				     pgoff_t index, const unsigned long *split);
+				     pgoff_t index, const unsigned long *split,
+				     bool nowait);
 void hugetlb_gmem_truncate(struct hugetlb_gmem *hg,
 			   struct address_space *mapping,
 			   pgoff_t start, pgoff_t end);

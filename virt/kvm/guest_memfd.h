@@ -34,11 +34,14 @@ struct kvm_gmem_huge_ops {
 	 * on failure.  @split: %NULL if the huge range may be one folio (it
 	 * is wholly private or, with shared_huge, in one state); else a new
 	 * huge folio must be split, and its 2M units whose bit is set (those
-	 * that may not be one folio) must be 4K.
+	 * that may not be one folio) must be 4K.  @nowait: the caller holds
+	 * an mmap_lock (the host's fault): -EAGAIN rather than wait for
+	 * memory failure, which may wait for it.
 	 */
 	struct folio *(*get_folio)(struct kvm_gmem_huge *gh,
 				   struct address_space *mapping,
-				   pgoff_t index, const unsigned long *split);
+				   pgoff_t index, const unsigned long *split,
+				   bool nowait);
 	/* W.  Free [start, end) of the file; zero what stays of a page. */
 	void (*punch)(struct kvm_gmem_huge *gh, struct address_space *mapping,
 		      pgoff_t start, pgoff_t end);

@@ -20,7 +20,7 @@
 static struct folio *kvm_gmem_4k_get_folio(struct kvm_gmem_huge *gh,
 					   struct address_space *mapping,
 					   pgoff_t index,
-					   const unsigned long *split)
+					   const unsigned long *split, bool nowait)
 {
 	return filemap_grab_folio(mapping, index);
 }
@@ -86,9 +86,10 @@ static void kvm_gmem_hugetlb_init_mapping(struct kvm_gmem_huge *gh,
 static struct folio *kvm_gmem_hugetlb_get_folio(struct kvm_gmem_huge *gh,
 						struct address_space *mapping,
 						pgoff_t index,
-						const unsigned long *split)
+						const unsigned long *split,
+						bool nowait)
 {
-	return hugetlb_gmem_get_folio(gh->priv, mapping, index, split);
+	return hugetlb_gmem_get_folio(gh->priv, mapping, index, split, nowait);
 }
 
 static void kvm_gmem_hugetlb_punch(struct kvm_gmem_huge *gh,
@@ -251,7 +252,7 @@ static void kvm_gmem_thp_init_mapping(struct kvm_gmem_huge *gh,
 static struct folio *kvm_gmem_thp_get_folio(struct kvm_gmem_huge *gh,
 					    struct address_space *mapping,
 					    pgoff_t index,
-					    const unsigned long *split)
+					    const unsigned long *split, bool nowait)
 {
 	struct folio *folio = thp_gmem_get_folio(mapping, index, !!split);
 
