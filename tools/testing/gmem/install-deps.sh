@@ -11,7 +11,7 @@ set -euo pipefail
 pin=${KERNEL_DEB_VERSION:-6.12.117-1~deb12u1}
 pkgs=(make gcc libc6-dev flex bison bc libelf-dev libssl-dev cpio xz-utils
       kmod file rsync ccache perl git patch qemu-system-x86 busybox-static
-      libhugetlbfs-bin fio gnuplot-nox
+      libhugetlbfs-bin fio gnuplot-nox libcap-dev
       meson ninja-build pkg-config dpkg-dev libglib2.0-dev libpixman-1-dev libfdt-dev)
 # Arguments: packages one target needs beyond these (make deb: debhelper).
 pkgs+=("$@")

@@ -791,12 +791,6 @@ static void pick_pin_range(struct gmem_file *f, uint64_t page, uint64_t *first, 
 	set_range(f, start, end, first, nr);
 }
 
-/* Transparent huge pages, which stay whole while all shared. */
-static bool thp_file(const struct gmem_file *f)
-{
-	return f->shift && !(f->flags & GUEST_MEMFD_FLAG_HUGETLB);
-}
-
 static void op_pin(struct gmem_file *f)
 {
 	uint64_t i = first_used(f, one_page(f)), k, page, first, nr, content, err = 0;
