@@ -1956,11 +1956,10 @@ static bool hugetlb_gmem_disown(struct folio *folio)
  * counted free.  (A speculative lookup's reference that outlives ours
  * leaves that window open.)
  */
-static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
+static void __hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 {
 	struct inode *inode = folio->mapping->host;
 
-	memory_failure_lock();
 	folio_lock(folio);
 	if (hugetlb_gmem_disown(folio)) {
 		/*
@@ -1987,6 +1986,12 @@ static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
 	folio_unlock(folio);
 	/* Back to the subpool and reservation. */
 	folio_put(folio);
+}
+
+static void hugetlb_gmem_remove(struct hugetlb_gmem *hg, struct folio *folio)
+{
+	memory_failure_lock();
+	__hugetlb_gmem_remove(hg, folio);
 	memory_failure_unlock();
 }
 
@@ -2033,9 +2038,23 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	if (!IS_ERR(folio))
 		goto out;
 
+	/*
+	 * The split of a new page, and its removal if the split cannot be
+	 * prepared, hold memory failure off: with @nowait, try for that
+	 * before anything is allocated, and keep it until the split is done.
+	 */
+	if (split) {
+		if (!nowait) {
+			memory_failure_lock();
+		} else if (!memory_failure_trylock()) {
+			folio = ERR_PTR(-EAGAIN);
+			goto out;
+		}
+	}
+
 	folio = hugetlb_gmem_alloc_folio(hg);
 	if (IS_ERR(folio))
-		goto out;
+		goto unlock_mf;
 
 	__folio_set_locked(folio);
 	err = __filemap_add_folio(mapping, folio, huge_index, GFP_KERNEL, NULL);
@@ -2044,7 +2063,7 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 		/* Back to the subpool, the reservation and the cgroup. */
 		folio_put(folio);
 		folio = ERR_PTR(err);
-		goto out;
+		goto unlock_mf;
 	}
 	spin_lock(&inode->i_lock);
 	inode->i_blocks += blocks_per_huge_page(hg->h);
@@ -2065,25 +2084,21 @@ struct folio *hugetlb_gmem_get_folio(struct hugetlb_gmem *hg,
 	while ((err = __hugetlb_gmem_split_prepare(hg, folio, 1, split,
 						   &sp)) == -EAGAIN)
 		gmem_wait_transient_refs(&tries);
-	if (!err) {
-		if (!nowait) {
-			memory_failure_lock();
-		} else if (!memory_failure_trylock()) {
-			hugetlb_gmem_split_abort(&sp);
-			err = -EAGAIN;
-		}
-	}
 	if (err) {
-		hugetlb_gmem_remove(hg, folio);
+		__hugetlb_gmem_remove(hg, folio);
 		folio = ERR_PTR(err);
-		goto out;
+		goto unlock_mf;
 	}
-	/* As hugetlb_gmem_split_commit() does, with the lock held already. */
+	/* hugetlb_gmem_split_commit(), with memory failure held off already. */
 	hugetlb_gmem_split_restore(hg, &sp);
 	hugetlb_gmem_split_and_unlock(hg, &sp);
 	/* Our reference is on what holds the first page now. */
 	folio_put(folio);
 	folio = filemap_lock_folio(mapping, index);
+	goto out;
+unlock_mf:
+	if (split)
+		memory_failure_unlock();
 out:
 	mutex_unlock(&hugetlb_fault_mutex_table[hash]);
 	return folio;

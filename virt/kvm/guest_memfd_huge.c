@@ -462,10 +462,11 @@ static struct folio *kvm_gmem_huge_folio(struct address_space *mapping,
 }
 
 /*
- * W: the huge folio holding @index, or NULL, without a reference: nothing
- * splits or frees a folio of the page cache while the caller holds the
- * invalidate_lock for write (a lookup's reference per huge page would take
- * most of a conversion of many).
+ * W: the huge folio holding @index, or NULL, without a reference, to look
+ * at: nothing frees a folio of the page cache while the caller holds the
+ * invalidate_lock for write, and nothing but memory failure splits one (a
+ * THP), which makes it a 4K folio that a later lookup sees.  A lookup's
+ * reference per huge page would take most of a conversion of many.
  */
 static struct folio *kvm_gmem_huge_peek(struct address_space *mapping,
 					pgoff_t index)
@@ -672,14 +673,24 @@ static int kvm_gmem_huge_split_mixed(struct kvm_gmem_huge *gh,
 		whole = folio_nr_pages(folio) == nr;
 		folio_start = folio->index;
 		folio_end = folio_next_index(folio);
-		if (!kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
-			folio_get(folio);
-			r = kvm_gmem_huge_prepare_split(gh, w, folio, start,
-							end, err_index);
-			if (r)
-				return r;
-			kvm_gmem_huge_checked(w, folio_start, folio_end);
+		if (kvm_gmem_huge_stays_whole(gh, folio, first, last)) {
+			if (whole)
+				return 1;
+			continue;
 		}
+		/*
+		 * To split: with a reference, which the split takes over.  The
+		 * same folio, or one that memory failure split meanwhile (a
+		 * THP, now 4K pages: nothing to split).
+		 */
+		folio = kvm_gmem_huge_folio(mapping, at[i]);
+		if (!folio)
+			continue;
+		r = kvm_gmem_huge_prepare_split(gh, w, folio, start, end,
+						err_index);
+		if (r)
+			return r;
+		kvm_gmem_huge_checked(w, folio_start, folio_end);
 		if (whole)
 			return 1;
 	}
